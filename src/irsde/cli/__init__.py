@@ -1,0 +1,60 @@
+"""The ``irsde`` command line.
+
+Each sub-command lives in its own module of this package exposing
+``register(subparsers)``, which adds a parser whose default ``func(args) -> int``
+runs the command. Errors derived from :class:`irsde.errors.IrsdeError` are printed
+as one line; ``--debug`` shows the full traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import IrsdeError
+
+#: sub-command modules, in the order ``--help`` lists them
+COMMAND_MODULES: tuple[str, ...] = ("demo",)
+
+log = logging.getLogger("irsde")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="irsde",
+        description="Image restoration with mean-reverting SDEs (IR-SDE).",
+    )
+    parser.add_argument("--version", action="version", version=f"irsde {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only print warnings and errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except IrsdeError as err:
+        if args.debug:
+            raise
+        print(f"irsde {args.command}: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("irsde: interrupted", file=sys.stderr)
+        return 130

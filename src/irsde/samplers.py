@@ -1,0 +1,200 @@
+"""Reverse-time samplers: plain functions over ``(net, sde, mu, ...)``.
+
+Every sampler starts from ``x_T = mu + lam z`` and visits a descending subsequence of
+timesteps ``T = t_1 > ... > t_N >= 1``; each visit costs one network evaluation (NFE).
+With ``steps = T`` they reproduce the reference loops exactly; with fewer steps:
+
+- ``posterior`` uses the exact Gaussian posterior ``q(x_s | x_t, x0_hat)`` of the
+  mean-reverting process between the visited timesteps (``docs/few-step-posterior.md``);
+  the last transition lands on ``s = 0`` and returns ``x0_hat`` itself.
+- ``sde`` / ``ode`` take Euler(-Maruyama) steps whose length is the integrated
+  ``theta`` between the visited timesteps (``sum(thetas[s+1..t]) dt``).
+
+A network is any callable ``net(x_t, mu, t) -> predicted noise`` with ``t`` a
+``(B,)`` LongTensor. ``callback`` receives a dict per step (``i``, ``t``, ``s``,
+``x``, ``x0_hat``, ``steps``), enough for a progress bar or a plot of the trajectory.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .sde import IRSDE
+
+Net = Callable[[Tensor, Tensor, Tensor], Tensor]
+Callback = Callable[[dict[str, Any]], None]
+NoiseFn = Callable[[int, Tensor], Tensor]
+
+
+def gaussian_noise(generator: torch.Generator | None = None) -> NoiseFn:
+    """Noise source drawing ``randn_like(x)`` from ``generator`` (``i`` is the step index)."""
+
+    def draw(i: int, like: Tensor) -> Tensor:
+        return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+
+    return draw
+
+
+def _timestep_batch(t: int, like: Tensor) -> Tensor:
+    return torch.full((like.shape[0],), t, dtype=torch.long, device=like.device)
+
+
+def _prepare(
+    sde: IRSDE, mu: Tensor, steps: int | None, spacing: str, generator, noise_fn, x_T
+) -> tuple[list[int], NoiseFn, Tensor]:
+    ts = sde.timesteps(steps, spacing)
+    noise_fn = noise_fn or gaussian_noise(generator)
+    x = sde.prior_sample(mu, noise_fn(-1, mu)) if x_T is None else x_T
+    return ts, noise_fn, x
+
+
+def sample_posterior(
+    net: Net,
+    sde: IRSDE,
+    mu: Tensor,
+    steps: int | None = None,
+    *,
+    spacing: str = "uniform",
+    generator: torch.Generator | None = None,
+    noise_fn: NoiseFn | None = None,
+    x_T: Tensor | None = None,
+    callback: Callback | None = None,
+) -> Tensor:
+    """The reference "posterior" sampler; exact few-step transitions when ``steps < T``."""
+    ts, noise_fn, x = _prepare(sde, mu, steps, spacing, generator, noise_fn, x_T)
+    for i, t in enumerate(ts):
+        s = ts[i + 1] if i + 1 < len(ts) else 0
+        noise = net(x, mu, _timestep_batch(t, x))
+        x0_hat = sde.x0_from_noise(x, mu, noise, t)
+        if s == 0:
+            x = x0_hat
+        else:
+            prev = None if s == t - 1 else s
+            mean = sde.optimal_prev(x, x0_hat, mu, t, prev)
+            x = mean + sde.posterior_std(t, prev, like=x) * noise_fn(i, x)
+        if callback is not None:
+            callback({"i": i, "t": t, "s": s, "x": x, "x0_hat": x0_hat, "steps": len(ts)})
+    return x
+
+
+def _integrated_theta(sde: IRSDE, t: int, s: int) -> float:
+    """``sum(thetas[s+1..t]) * dt``; equals ``thetas[t] * dt`` for adjacent steps."""
+    if s == t - 1:
+        return float(sde.thetas[t]) * sde.dt
+    return float(sde.thetas_cumsum[t] - sde.thetas_cumsum[s]) * sde.dt
+
+
+def _euler_sampler(
+    net: Net,
+    sde: IRSDE,
+    mu: Tensor,
+    steps: int | None,
+    *,
+    stochastic: bool,
+    spacing: str,
+    generator: torch.Generator | None,
+    noise_fn: NoiseFn | None,
+    x_T: Tensor | None,
+    callback: Callback | None,
+) -> Tensor:
+    ts, noise_fn, x = _prepare(sde, mu, steps, spacing, generator, noise_fn, x_T)
+    lam2 = sde.lam**2
+    for i, t in enumerate(ts):
+        s = ts[i + 1] if i + 1 < len(ts) else 0
+        noise = net(x, mu, _timestep_batch(t, x))
+        score = sde.score_from_noise(noise, t)
+        if s == t - 1:  # the reference step, bit for bit
+            if stochastic:
+                x_next = sde.reverse_sde_step(x, mu, score, t, noise_fn(i, x))
+            else:
+                x_next = sde.reverse_ode_step(x, mu, score, t)
+        else:  # drift theta_t ((mu - x) - k lam^2 score) integrated over [s, t]
+            h = _integrated_theta(sde, t, s)
+            k = 2.0 if stochastic else 1.0
+            x_next = x - h * ((mu - x) - k * lam2 * score)
+            if stochastic:
+                x_next = x_next - sde.lam * math.sqrt(2 * h) * noise_fn(i, x)
+        if callback is not None:
+            x0_hat = sde.x0_from_noise(x, mu, noise, t)
+            callback({"i": i, "t": t, "s": s, "x": x_next, "x0_hat": x0_hat, "steps": len(ts)})
+        x = x_next
+    return x
+
+
+def sample_sde(
+    net: Net,
+    sde: IRSDE,
+    mu: Tensor,
+    steps: int | None = None,
+    *,
+    spacing: str = "uniform",
+    generator: torch.Generator | None = None,
+    noise_fn: NoiseFn | None = None,
+    x_T: Tensor | None = None,
+    callback: Callback | None = None,
+) -> Tensor:
+    """Euler-Maruyama on the reverse-time SDE."""
+    return _euler_sampler(
+        net,
+        sde,
+        mu,
+        steps,
+        stochastic=True,
+        spacing=spacing,
+        generator=generator,
+        noise_fn=noise_fn,
+        x_T=x_T,
+        callback=callback,
+    )
+
+
+def sample_ode(
+    net: Net,
+    sde: IRSDE,
+    mu: Tensor,
+    steps: int | None = None,
+    *,
+    spacing: str = "uniform",
+    generator: torch.Generator | None = None,
+    noise_fn: NoiseFn | None = None,
+    x_T: Tensor | None = None,
+    callback: Callback | None = None,
+) -> Tensor:
+    """Euler on the probability-flow ODE (deterministic given ``x_T``)."""
+    return _euler_sampler(
+        net,
+        sde,
+        mu,
+        steps,
+        stochastic=False,
+        spacing=spacing,
+        generator=generator,
+        noise_fn=noise_fn,
+        x_T=x_T,
+        callback=callback,
+    )
+
+
+SAMPLERS: dict[str, Callable[..., Tensor]] = {
+    "posterior": sample_posterior,
+    "sde": sample_sde,
+    "ode": sample_ode,
+}
+
+
+def sample(
+    net: Net, sde: IRSDE, mu: Tensor, sampler: str = "posterior", steps: int | None = None, **kwargs
+) -> Tensor:
+    """Run the named sampler (``posterior``, ``sde`` or ``ode``)."""
+    try:
+        fn = SAMPLERS[sampler]
+    except KeyError:
+        raise ValueError(
+            f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}"
+        ) from None
+    return fn(net, sde, mu, steps, **kwargs)

@@ -1,0 +1,302 @@
+"""The mean-reverting SDE of IR-SDE, discretized exactly as the reference implementation.
+
+Forward (degradation) process, pulling a high-quality image ``x0`` towards its
+low-quality counterpart ``mu``::
+
+    dx = theta_t (mu - x) dt + sigma_t dw,     sigma_t^2 / theta_t = 2 lam^2
+
+Integer timesteps ``t = 1..T`` index arrays of length ``T + 1`` (index 0 is never a
+state). ``t`` is a Python int or a LongTensor of shape ``(B,)`` that broadcasts per
+sample over ``(B, C, H, W)`` tensors. ``mu`` is always an explicit argument: nothing
+here keeps hidden state besides the fixed schedule arrays.
+
+See ``docs/sde.md`` for the formulas and ``docs/few-step-posterior.md`` for the exact
+transitions between non-adjacent timesteps used by few-step samplers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+Schedule = Literal["cosine", "linear", "constant"]
+Timestep = int | Tensor
+
+SCHEDULES: tuple[str, ...] = ("cosine", "linear", "constant")
+
+
+def cosine_thetas(T: int, s: float = 0.008, dtype: torch.dtype = torch.float32) -> Tensor:
+    """Cosine schedule: ``1 - abar`` on a grid of ``T + 3`` points, first and last dropped."""
+    n = T + 2
+    x = torch.linspace(0, n, n + 1, dtype=dtype)
+    abar = torch.cos(((x / n) + s) / (1 + s) * math.pi * 0.5) ** 2
+    abar = abar / abar[0]
+    return 1 - abar[1:-1]
+
+
+def linear_thetas(T: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """Linear schedule from ``k * 1e-4`` to ``k * 0.02`` with ``k = 1000 / (T + 1)``."""
+    k = 1000 / (T + 1)
+    return torch.linspace(k * 0.0001, k * 0.02, T + 1, dtype=dtype)
+
+
+def constant_thetas(T: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """Constant schedule: ``theta_t = 1``."""
+    return torch.ones(T + 1, dtype=dtype)
+
+
+def make_thetas(schedule: str, T: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """Theta array of length ``T + 1`` for a named schedule."""
+    if schedule == "cosine":
+        return cosine_thetas(T, dtype=dtype)
+    if schedule == "linear":
+        return linear_thetas(T, dtype=dtype)
+    if schedule == "constant":
+        return constant_thetas(T, dtype=dtype)
+    raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+
+
+def lam_from_max_sigma(max_sigma: float) -> float:
+    """Stationary noise std: ``max_sigma / 255`` for 8-bit units (``>= 1``), else as is."""
+    return max_sigma / 255 if max_sigma >= 1 else float(max_sigma)
+
+
+class IRSDE:
+    """Discretized mean-reverting SDE with its closed forms and reverse-time steps.
+
+    Args:
+        max_sigma: stationary noise level, in 8-bit units when ``>= 1`` (e.g. 10, 30, 70).
+        T: number of timesteps.
+        schedule: ``"cosine"`` (default), ``"linear"`` or ``"constant"``.
+        eps: ``exp(-thetabar_T)``, how close ``x_T``'s mean gets to ``mu``.
+        dtype: dtype of the schedule arrays (float32 reproduces the reference exactly).
+    """
+
+    def __init__(
+        self,
+        max_sigma: float = 10,
+        T: int = 100,
+        schedule: Schedule = "cosine",
+        eps: float = 0.005,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        if int(T) != T or T < 1:
+            raise ValueError(f"T must be a positive integer, got {T!r}")
+        if not max_sigma > 0:
+            raise ValueError(f"max_sigma must be positive, got {max_sigma!r}")
+        if not 0 < eps < 1:
+            raise ValueError(f"eps must lie in (0, 1), got {eps!r}")
+        self.max_sigma = float(max_sigma)
+        self.T = int(T)
+        self.schedule = schedule
+        self.eps = float(eps)
+        self.lam = lam_from_max_sigma(max_sigma)
+
+        thetas = make_thetas(schedule, self.T, dtype)
+        thetas_cumsum = torch.cumsum(thetas, dim=0) - thetas[0]
+        dt = (-1 / thetas_cumsum[-1]) * math.log(eps)
+        self.thetas = thetas
+        self.sigmas = torch.sqrt(self.lam**2 * 2 * thetas)
+        self.thetas_cumsum = thetas_cumsum
+        self.dt = float(dt)
+        self.sigma_bars = torch.sqrt(self.lam**2 * (1 - torch.exp(-2 * thetas_cumsum * dt)))
+        self._cache: dict[tuple[str, torch.device, torch.dtype], Tensor] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def config(self) -> dict:
+        """Settings that rebuild this SDE: ``IRSDE(**sde.config())``."""
+        return {
+            "max_sigma": self.max_sigma,
+            "T": self.T,
+            "schedule": self.schedule,
+            "eps": self.eps,
+        }
+
+    def __repr__(self) -> str:
+        c = self.config()
+        return "IRSDE(" + ", ".join(f"{k}={v!r}" for k, v in c.items()) + ")"
+
+    def _array(self, name: str, like: Tensor) -> Tensor:
+        """A schedule array on ``like``'s device and floating dtype (cached)."""
+        dtype = like.dtype if like.is_floating_point() else self.thetas.dtype
+        key = (name, like.device, dtype)
+        arr = self._cache.get(key)
+        if arr is None:
+            arr = getattr(self, name).to(device=like.device, dtype=dtype)
+            self._cache[key] = arr
+        return arr
+
+    def _at(self, name: str, t: Timestep, like: Tensor) -> Tensor:
+        """``array[t]`` shaped to broadcast over ``like`` (per sample when ``t`` is a tensor)."""
+        arr = self._array(name, like)
+        if isinstance(t, Tensor):
+            t = t.to(device=arr.device, dtype=torch.long)
+            if t.ndim == 0:
+                return arr[t]
+            return arr[t.reshape(-1)].reshape(-1, *([1] * (like.ndim - 1)))
+        return arr[int(t)]
+
+    def _theta_bar(self, t: Timestep, like: Tensor) -> Tensor:
+        """Integrated theta ``thetas_cumsum[t] * dt`` (broadcastable)."""
+        return self._at("thetas_cumsum", t, like) * self.dt
+
+    # ------------------------------------------------------------ closed forms
+    def mu_bar(self, x0: Tensor, mu: Tensor, t: Timestep) -> Tensor:
+        """Mean of ``x_t`` given ``x0``: ``mu + (x0 - mu) exp(-thetabar_t)``."""
+        return mu + (x0 - mu) * torch.exp(-self._theta_bar(t, x0))
+
+    def sigma_bar(self, t: Timestep, like: Tensor | None = None) -> Tensor:
+        """Std of ``x_t`` given ``x0``; broadcast over ``like`` when given."""
+        return self._at("sigma_bars", t, self.sigma_bars if like is None else like)
+
+    def q_sample(self, x0: Tensor, mu: Tensor, t: Timestep, noise: Tensor) -> Tensor:
+        """Forward marginal sample ``x_t = mu_bar + sigma_bar_t * noise``."""
+        return self.mu_bar(x0, mu, t) + self._at("sigma_bars", t, noise) * noise
+
+    def score_from_noise(self, noise: Tensor, t: Timestep) -> Tensor:
+        """Score of the marginal from the predicted noise: ``-noise / sigma_bar_t``."""
+        return -noise / self._at("sigma_bars", t, noise)
+
+    def noise_from_x0(self, x_t: Tensor, x0: Tensor, mu: Tensor, t: Timestep) -> Tensor:
+        """The noise that produced ``x_t`` from ``x0`` (the oracle network's answer)."""
+        return (x_t - self.mu_bar(x0, mu, t)) / self._at("sigma_bars", t, x_t)
+
+    def x0_from_noise(self, x_t: Tensor, mu: Tensor, noise: Tensor, t: Timestep) -> Tensor:
+        """Invert the marginal: ``(x_t - mu - sigma_bar_t noise) exp(thetabar_t) + mu``."""
+        a = torch.exp(self._theta_bar(t, x_t))
+        return (x_t - mu - self._at("sigma_bars", t, x_t) * noise) * a + mu
+
+    # --------------------------------------------------------- reverse drifts
+    def reverse_sde_drift(self, x: Tensor, mu: Tensor, score: Tensor, t: Timestep) -> Tensor:
+        """``(theta_t (mu - x) - sigma_t^2 score) dt``."""
+        theta = self._at("thetas", t, x)
+        sigma = self._at("sigmas", t, x)
+        return (theta * (mu - x) - sigma**2 * score) * self.dt
+
+    def reverse_ode_drift(self, x: Tensor, mu: Tensor, score: Tensor, t: Timestep) -> Tensor:
+        """``(theta_t (mu - x) - 0.5 sigma_t^2 score) dt`` (probability flow)."""
+        theta = self._at("thetas", t, x)
+        sigma = self._at("sigmas", t, x)
+        return (theta * (mu - x) - 0.5 * sigma**2 * score) * self.dt
+
+    def reverse_sde_step(
+        self, x: Tensor, mu: Tensor, score: Tensor, t: Timestep, z: Tensor
+    ) -> Tensor:
+        """One Euler-Maruyama step ``t -> t-1`` of the reverse SDE with noise ``z``."""
+        sigma = self._at("sigmas", t, x)
+        return x - self.reverse_sde_drift(x, mu, score, t) - sigma * math.sqrt(self.dt) * z
+
+    def reverse_sde_mean(self, x: Tensor, mu: Tensor, score: Tensor, t: Timestep) -> Tensor:
+        """The noise-free part of :meth:`reverse_sde_step` (the prediction in the ML loss)."""
+        return x - self.reverse_sde_drift(x, mu, score, t)
+
+    def reverse_ode_step(self, x: Tensor, mu: Tensor, score: Tensor, t: Timestep) -> Tensor:
+        """One Euler step ``t -> t-1`` of the probability-flow ODE."""
+        return x - self.reverse_ode_drift(x, mu, score, t)
+
+    # ------------------------------------------------- optimal reverse state
+    def _posterior_coefs(
+        self, t: Timestep, s: Timestep | None, like: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``A = e^{-(thetabar_t - thetabar_s)}``, ``B = e^{-thetabar_t}``, ``C = e^{-thetabar_s}``.
+
+        ``s`` defaults to ``t - 1``, where ``A = exp(-thetas[t] dt)`` as in the reference.
+        """
+        B = torch.exp(-self._theta_bar(t, like))
+        if s is None:
+            A = torch.exp(-self._at("thetas", t, like) * self.dt)
+            C = torch.exp(-self._theta_bar(t - 1, like))
+        else:
+            bar_s = self._theta_bar(s, like)
+            A = torch.exp(-(self._theta_bar(t, like) - bar_s))
+            C = torch.exp(-bar_s)
+        return A, B, C
+
+    def optimal_prev(
+        self, x_t: Tensor, x0: Tensor, mu: Tensor, t: Timestep, s: Timestep | None = None
+    ) -> Tensor:
+        """Mean of ``x_s`` given ``x_t`` and ``x0`` (``s = t - 1`` by default): ``x*_{t-1}``.
+
+        For ``s < t - 1`` this is the exact Gaussian posterior of the mean-reverting
+        process between non-adjacent timesteps (``docs/few-step-posterior.md``).
+        """
+        A, B, C = self._posterior_coefs(t, s, x_t)
+        denom = 1 - B**2
+        return A * (1 - C**2) / denom * (x_t - mu) + C * (1 - A**2) / denom * (x0 - mu) + mu
+
+    def posterior_std(
+        self, t: Timestep, s: Timestep | None = None, like: Tensor | None = None
+    ) -> Tensor:
+        """Std of ``x_s`` given ``x_t`` and ``x0`` (``s = t - 1`` by default).
+
+        Computed in log space with the variance clamped below at ``1e-20 * dt``, as in
+        the reference (so it is ~0 at ``t = 1``).
+        """
+        ref = self.thetas if like is None else like
+        A, B, C = self._posterior_coefs(t, s, ref)
+        var = (1 - A**2) * (1 - C**2) / (1 - B**2)
+        var = torch.clamp(var, min=1e-20 * self.dt)
+        return torch.exp(0.5 * torch.log(var)) * self.lam
+
+    def posterior_step(
+        self,
+        x_t: Tensor,
+        mu: Tensor,
+        noise: Tensor,
+        t: Timestep,
+        z: Tensor,
+        s: Timestep | None = None,
+    ) -> Tensor:
+        """Reference sampling step: ``x*_s(x_t, x0_hat) + posterior_std * z``."""
+        x0_hat = self.x0_from_noise(x_t, mu, noise, t)
+        return self.optimal_prev(x_t, x0_hat, mu, t, s) + self.posterior_std(t, s, like=x_t) * z
+
+    def prior_sample(self, mu: Tensor, z: Tensor) -> Tensor:
+        """Start of sampling: ``x_T = mu + lam * z``."""
+        return mu + self.lam * z
+
+    # ------------------------------------------------------------- sampling grid
+    def timesteps(self, steps: int | None = None, spacing: str = "uniform") -> list[int]:
+        """Descending visited timesteps ``[T, ..., t_N]`` for a sampler with ``steps`` NFE.
+
+        ``steps=None`` or ``T`` gives every timestep ``T..1``. Fewer steps pick a
+        subsequence that always starts at ``T``: ``"uniform"`` in ``t``,
+        ``"quadratic"`` (denser near ``t = 1``) or ``"sigma"`` (uniform in ``sigma_bar``).
+        """
+        return select_timesteps(self, steps, spacing)
+
+
+def select_timesteps(sde: IRSDE, steps: int | None, spacing: str = "uniform") -> list[int]:
+    """See :meth:`IRSDE.timesteps`."""
+    T = sde.T
+    if steps is None or steps == T:
+        return list(range(T, 0, -1))
+    if int(steps) != steps or not 1 <= steps <= T:
+        raise ValueError(f"steps must be an integer in 1..{T} (the model's T), got {steps!r}")
+    steps = int(steps)
+    if spacing == "uniform":
+        grid = torch.linspace(T, 1, steps, dtype=torch.float64)
+    elif spacing == "quadratic":
+        grid = 1 + (T - 1) * torch.linspace(1, 0, steps, dtype=torch.float64) ** 2
+    elif spacing == "sigma":
+        sig = sde.sigma_bars.double()
+        targets = torch.linspace(float(sig[T]), float(sig[1]), steps, dtype=torch.float64)
+        grid = torch.stack([torch.argmin((sig[1:] - v).abs()) + 1 for v in targets]).double()
+    else:
+        raise ValueError(f"unknown spacing {spacing!r}; choose uniform, quadratic or sigma")
+    return _strictly_descending([round(float(v)) for v in grid], T)
+
+
+def _strictly_descending(values: Sequence[int], T: int) -> list[int]:
+    """Make rounded grid points distinct, descending and inside ``1..T``, keeping ``T`` first."""
+    out: list[int] = []
+    n = len(values)
+    for i, v in enumerate(values):
+        lo = n - i  # leave room for the remaining points down to 1
+        hi = T if not out else out[-1] - 1
+        out.append(max(lo, min(hi, v)))
+    return out
