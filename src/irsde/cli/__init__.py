@@ -18,7 +18,18 @@ from .. import __version__
 from ..errors import IrsdeError
 
 #: sub-command modules, in the order ``--help`` lists them
-COMMAND_MODULES: tuple[str, ...] = ("demo",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "restore",
+    "eval",
+    "train",
+    "degrade",
+    "convert",
+    "info",
+    "models",
+    "serve",
+    "bench",
+    "demo",
+)
 
 log = logging.getLogger("irsde")
 
