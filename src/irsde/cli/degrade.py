@@ -1,16 +1,121 @@
-"""``irsde degrade``: not built yet (placeholder so that the command is listed)."""
+"""``irsde degrade``: synthesize low-quality images from clean ones.
+
+Each output is written to OUTDIR as ``<input stem>.png`` (lossless, so the synthesized
+degradation is kept exactly). For ``sr4`` the x4 low-resolution image is written (what
+``irsde restore --task sr4`` takes); ``--no-lr`` writes the bicubic down-then-up image
+at full size instead. ``--save-mask`` writes inpainting masks (white = hole) to
+``OUTDIR/masks/<stem>.png``. Every image draws its parameters from a generator seeded by
+``(seed, file name)``, so the result does not depend on the order or number of inputs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import glob
+import hashlib
+import logging
+import sys
+from pathlib import Path
 
-from ..errors import UsageError
+import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("degrade", help="(not available yet)")
+    p = sub.add_parser(
+        "degrade",
+        help="synthesize low-quality inputs (noise, rain, blur, x4 LR, holes, haze)",
+        description=__doc__.split("\n\n", 1)[1].replace("``", "") if __doc__ else None,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
+    p.add_argument("-o", "--out", type=Path, required=True, metavar="OUTDIR")
+    p.add_argument("--task", required=True, help="denoise, derain, deblur, sr4, inpaint, dehaze")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--save-mask", action="store_true", help="inpaint: also write the hole masks")
+    p.add_argument(
+        "--lr",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="sr4: write the x4 low-resolution image (default) or, with --no-lr, the "
+        "bicubic down-then-up image at full size",
+    )
     p.set_defaults(func=run)
 
 
+def image_seed(seed: int, name: str) -> list[int]:
+    """Generator seed of one image: stable across runs and machines."""
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    return [int(seed), int.from_bytes(digest[:8], "little")]
+
+
+def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
+    """Files from files, folders and globs; and one message per input that gave nothing."""
+    from ..data.datasets import list_images
+
+    files: list[Path] = []
+    problems: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = list_images(path)
+            files += found
+            if not found:
+                problems.append(f"{item}: no images in this folder")
+        elif path.exists():
+            files.append(path)
+        elif glob.has_magic(item):
+            found = sorted(Path(p) for p in glob.glob(item) if Path(p).is_file())
+            files += found
+            if not found:
+                problems.append(f"{item}: no file matches")
+        else:
+            problems.append(f"{item}: no such file or folder")
+    return files, problems
+
+
+def _degrade_one(path: Path, args: argparse.Namespace, out: Path) -> None:
+    from ..degrade import synthesize
+    from ..io import read_image, write_image
+
+    img = read_image(path)
+    res = synthesize(img, args.task, np.random.default_rng(image_seed(args.seed, path.name)))
+    result = res.lr if (res.lr is not None and args.lr) else res.mu
+    write_image(out, result)
+    if args.save_mask and res.mask is not None:
+        write_image(out.parent / "masks" / out.name, res.mask.astype(np.uint8) * 255)
+    log.debug("%s -> %s %s", path, out, res.params)
+
+
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("'irsde degrade' is not available in this version yet")
+    from ..errors import IrsdeError
+    from ..tasks import get_task
+
+    get_task(args.task)
+    files, problems = expand_inputs(args.inputs)
+    failed = len(problems)
+    for msg in problems:
+        print(f"irsde degrade: {msg}", file=sys.stderr)
+    done, seen = 0, set()
+    for path in files:
+        out = args.out / f"{path.stem}.png"
+        if out in seen:
+            msg = f"{path}: another input already writes {out.name}"
+        elif out.exists() and not args.overwrite:
+            msg = f"{path}: {out} exists (use --overwrite to replace it)"
+        else:
+            msg = None
+        seen.add(out)
+        if msg is None:
+            try:
+                _degrade_one(path, args, out)
+                done += 1
+                continue
+            except (IrsdeError, OSError, ValueError) as err:
+                text = str(err)
+                msg = text if str(path) in text else f"{path}: {text}"
+        failed += 1
+        print(f"irsde degrade: {msg}", file=sys.stderr)
+    log.info("%d image(s) written to %s, %d failed", done, args.out, failed)
+    return 1 if failed else 0

@@ -1,0 +1,60 @@
+"""Atomic training checkpoints (weights, EMA, optimizer, scheduler, RNG states, config)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError
+
+CHECKPOINT_FORMAT = "irsde-train-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temp file in the same folder, fsync, then rename over ``path``.
+
+    A failure (full disk, unwritable folder, kill) leaves any previous ``path`` intact.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """Write a training checkpoint atomically."""
+    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}
+    try:
+        atomic_torch_save(payload, path)
+    except OSError as err:
+        raise ConfigError(
+            f"{path}: cannot write checkpoint ({err.strerror or err}); "
+            "the previous checkpoint is kept"
+        ) from None
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a training checkpoint (``weights_only``: no code is executed)."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: no checkpoint to resume from")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:
+        raise ConfigError(
+            f"{path}: unreadable checkpoint ({type(err).__name__}: {err})".split("\n")[0]
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(f"{path}: not an irsde training checkpoint")
+    return state

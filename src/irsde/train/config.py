@@ -1,0 +1,219 @@
+"""Training configuration: a YAML file validated by pydantic models.
+
+Unknown keys, wrong types and missing data paths are reported as one line naming the
+file and the offending key, e.g. ``smoke.yml: data.train.crop: input should be a valid
+integer``. See ``configs/*.yml`` for complete examples.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import ConfigError
+from ..tasks import TASKS
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SDEConfig(_Strict):
+    max_sigma: float = Field(gt=0)
+    T: int = Field(ge=1)
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    eps: float = Field(0.005, gt=0, lt=1)
+
+
+class NetworkConfig(_Strict):
+    arch: str = "ConditionalNAFNet"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class DataSourceConfig(_Strict):
+    """One dataset: ``paired`` folders (``gt`` + ``lq``) or ``synthetic`` degradations."""
+
+    type: Literal["paired", "synthetic"] = "synthetic"
+    #: synthetic: a folder of clean images, "deadleaves", or a list of both
+    source: str | list[str] = "deadleaves"
+    #: synthetic: fraction of dead-leaves images when sources are mixed
+    deadleaves_ratio: float = Field(0.0, ge=0, le=1)
+    gt: Path | None = None
+    lq: Path | None = None
+    crop: int | None = Field(128, ge=8)
+    #: synthetic: images per epoch
+    length: int = Field(1000, ge=1)
+    augment: bool = True
+    #: degradation parameters passed to ``irsde.degrade.degrade_for_task``
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _paths_given(self) -> DataSourceConfig:
+        if self.type == "paired" and (self.gt is None or self.lq is None):
+            raise ValueError("paired data needs both 'gt' and 'lq' folders")
+        return self
+
+
+class DataConfig(_Strict):
+    train: DataSourceConfig = Field(default_factory=DataSourceConfig)
+    val: DataSourceConfig | None = None
+    batch_size: int = Field(4, ge=1)
+    num_workers: int = Field(0, ge=0)
+
+
+class LossConfig(_Strict):
+    type: Literal["ml", "noise"] = "ml"
+    kind: Literal["l1", "l2"] = "l1"
+
+
+class OptimConfig(_Strict):
+    type: Literal["adam", "adamw"] = "adam"
+    lr: float = Field(1e-4, gt=0)
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = Field(0.0, ge=0)
+
+
+class LRScheduleConfig(_Strict):
+    type: Literal["constant", "multistep", "cosine"] = "multistep"
+    #: multistep: steps at which the LR is multiplied by gamma
+    milestones: list[int] = Field(default_factory=list)
+    gamma: float = Field(0.5, gt=0)
+    warmup_steps: int = Field(0, ge=0)
+    #: cosine: final LR as a fraction of the initial one
+    min_lr_ratio: float = Field(0.0, ge=0, le=1)
+
+
+class EMAConfig(_Strict):
+    enabled: bool = True
+    decay: float = Field(0.995, ge=0, lt=1)
+
+
+class SamplerConfig(_Strict):
+    name: Literal["posterior", "sde", "ode"] = "posterior"
+    steps: int | None = Field(None, ge=1)
+    spacing: Literal["uniform", "quadratic", "sigma"] = "uniform"
+
+
+class TrainLoopConfig(_Strict):
+    max_steps: int = Field(700_000, ge=1)
+    grad_clip: float | None = Field(None, gt=0)
+    amp: bool = False
+    log_every: int = Field(50, ge=1)
+    val_every: int = Field(5000, ge=1)
+    ckpt_every: int = Field(1000, ge=1)
+    #: images restored at each validation (from the val set)
+    val_images: int = Field(4, ge=1)
+    val_sampler: SamplerConfig = Field(default_factory=lambda: SamplerConfig(steps=10))
+    #: stop when the loss is non-finite for this many consecutive steps
+    max_nonfinite: int = Field(20, ge=1)
+
+
+class TrainConfig(_Strict):
+    name: str = "irsde"
+    task: str
+    seed: int = 0
+    #: SDE settings; default: the task's reference settings (irsde.tasks)
+    sde: SDEConfig | None = None
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    lr_schedule: LRScheduleConfig = Field(default_factory=LRScheduleConfig)
+    ema: EMAConfig = Field(default_factory=EMAConfig)
+    train: TrainLoopConfig = Field(default_factory=TrainLoopConfig)
+    #: the sampler recommended in exported model files
+    sampler: SamplerConfig = Field(default_factory=lambda: SamplerConfig(steps=10))
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, v: str) -> str:
+        if v not in TASKS:
+            raise ValueError(f"unknown task {v!r}; choose one of {', '.join(TASKS)}")
+        return v
+
+    def sde_settings(self) -> dict[str, Any]:
+        """Settings for ``IRSDE(**...)``: explicit, else the task's reference defaults."""
+        return self.sde.model_dump() if self.sde else dict(TASKS[self.task].sde)
+
+
+def _format_error(path: str, err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    more = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
+    return f"{path}: {loc}: {msg[0].lower() + msg[1:]}{more}"
+
+
+def _resolve_paths(cfg: TrainConfig, base: Path) -> TrainConfig:
+    """Make data paths relative to the config file's folder absolute and check they exist."""
+
+    def fix(src: DataSourceConfig | None, where: str) -> DataSourceConfig | None:
+        if src is None:
+            return None
+        updates: dict[str, Any] = {}
+        for key in ("gt", "lq"):
+            p = getattr(src, key)
+            if p is not None:
+                p = p if p.is_absolute() else base / p
+                if not p.is_dir():
+                    raise ConfigError(f"data.{where}.{key}: folder not found: {p}")
+                updates[key] = p
+        sources = [src.source] if isinstance(src.source, str) else list(src.source)
+        resolved = []
+        for s in sources:
+            if s == "deadleaves":
+                resolved.append(s)
+                continue
+            p = Path(s) if Path(s).is_absolute() else base / s
+            if not p.is_dir():
+                raise ConfigError(f"data.{where}.source: folder not found: {p}")
+            resolved.append(str(p))
+        if src.type == "synthetic":
+            updates["source"] = resolved[0] if isinstance(src.source, str) else resolved
+        return src.model_copy(update=updates)
+
+    data = cfg.data.model_copy(
+        update={"train": fix(cfg.data.train, "train"), "val": fix(cfg.data.val, "val")}
+    )
+    return cfg.model_copy(update={"data": data})
+
+
+def parse_config(
+    raw: dict[str, Any], source: str = "<config>", base: Path | None = None
+) -> TrainConfig:
+    """Validate a config mapping; paths are resolved against ``base`` when given."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of settings at the top level")
+    try:
+        cfg = TrainConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_error(source, err)) from None
+    if base is not None:
+        try:
+            cfg = _resolve_paths(cfg, base)
+        except ConfigError as err:
+            raise ConfigError(f"{source}: {err}") from None
+    return cfg
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read and validate a YAML training config."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read config ({err})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: invalid YAML{where}: {getattr(err, 'problem', err)}") from None
+    return parse_config(raw or {}, str(path), path.parent)

@@ -1,0 +1,332 @@
+"""Training: config validation, LR schedules, overfitting, exact resume, kill -9, torchrun."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from irsde.cli import main
+from irsde.errors import ConfigError
+from irsde.train import load_config, parse_config
+from irsde.train.config import TrainConfig
+from irsde.train.trainer import Trainer, TrainingError, lr_lambda, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_NET = {
+    "arch": "ConditionalNAFNet",
+    "params": {"width": 8, "enc_blocks": [1], "middle_blocks": 1, "dec_blocks": [1]},
+}
+
+
+def tiny_config(**over) -> dict:
+    cfg = {
+        "name": "tiny",
+        "task": "denoise",
+        "seed": 3,
+        "sde": {"max_sigma": 30, "T": 20},
+        "network": TINY_NET,
+        "data": {
+            "train": {
+                "type": "synthetic",
+                "source": "deadleaves",
+                "crop": 16,
+                "length": 16,
+                "params": {"sigma": 25},
+            },
+            "batch_size": 2,
+        },
+        "optim": {"lr": 1e-3},
+        "lr_schedule": {"type": "cosine", "warmup_steps": 2},
+        "ema": {"decay": 0.9},
+        "train": {
+            "max_steps": 6,
+            "log_every": 2,
+            "val_every": 3,
+            "ckpt_every": 2,
+            "val_images": 1,
+            "val_sampler": {"steps": 2},
+        },
+        "sampler": {"steps": 2},
+    }
+    for k, v in over.items():
+        cfg[k] = {**cfg[k], **v} if isinstance(v, dict) and isinstance(cfg.get(k), dict) else v
+    return cfg
+
+
+def write_config(path: Path, cfg: dict) -> Path:
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
+
+
+# ----------------------------------------------------------------- config
+def test_config_errors_are_one_line(tmp_path):
+    bad = [
+        ({**tiny_config(), "epochs": 3}, "epochs: unknown key"),
+        (tiny_config(data={"batch_size": "four"}), "data.batch_size"),
+        (tiny_config(task="colorize"), "unknown task"),
+        (tiny_config(optim={"type": "sgd"}), "optim.type"),
+        (
+            tiny_config(data={"train": {"type": "paired", "gt": "nowhere", "lq": "nowhere"}}),
+            "folder not found",
+        ),
+        (tiny_config(data={"train": {"type": "paired", "gt": "x"}}), "both 'gt' and 'lq'"),
+    ]
+    for i, (raw, expected) in enumerate(bad):
+        path = write_config(tmp_path / f"c{i}.yml", raw)
+        with pytest.raises(ConfigError) as err:
+            load_config(path)
+        msg = str(err.value)
+        assert expected in msg and str(path) in msg and "\n" not in msg
+    (tmp_path / "broken.yml").write_text("task: [denoise\n")
+    with pytest.raises(ConfigError, match="invalid YAML at line"):
+        load_config(tmp_path / "broken.yml")
+    with pytest.raises(ConfigError, match="no such config"):
+        load_config(tmp_path / "missing.yml")
+
+
+def test_cli_reports_config_error_with_exit_2(tmp_path, capsys):
+    path = write_config(tmp_path / "c.yml", {**tiny_config(), "typo_key": 1})
+    assert main(["train", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "typo_key: unknown key" in err
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").rglob("*.yml")), ids=lambda p: p.stem)
+def test_bundled_configs_are_valid(path):
+    cfg = parse_config(
+        yaml.safe_load(path.read_text()), str(path)
+    )  # paths not checked: data may be absent
+    assert isinstance(cfg, TrainConfig)
+    assert cfg.sde_settings()["T"] >= 1
+
+
+def test_lr_schedules():
+    cfg = TrainConfig.model_validate(
+        tiny_config(
+            lr_schedule={
+                "type": "multistep",
+                "milestones": [10, 20],
+                "gamma": 0.5,
+                "warmup_steps": 4,
+            }
+        )
+    )
+    f = lr_lambda(cfg)
+    assert [f(s) for s in (0, 3, 4, 10, 25)] == [0.25, 1.0, 1.0, 0.5, 0.25]
+    cfg = TrainConfig.model_validate(
+        tiny_config(
+            lr_schedule={"type": "cosine", "min_lr_ratio": 0.1, "warmup_steps": 0},
+            train={"max_steps": 100},
+        )
+    )
+    f = lr_lambda(cfg)
+    assert (
+        f(0) == pytest.approx(1.0) and f(50) == pytest.approx(0.55) and f(100) == pytest.approx(0.1)
+    )
+
+
+# --------------------------------------------------------------- training
+def test_overfit_one_pair_loss_falls(tmp_path):
+    rng = np.random.default_rng(0)
+    gt = (rng.random((8, 8, 3)) * 255).astype(np.uint8).repeat(4, 0).repeat(4, 1)
+    lq = np.clip(gt.astype(int) + rng.normal(0, 20, gt.shape), 0, 255).astype(np.uint8)
+    for sub, img in (("GT", gt), ("LQ", lq)):
+        (tmp_path / sub).mkdir()
+        Image.fromarray(img).save(tmp_path / sub / "a.png")
+    cfg = parse_config(
+        tiny_config(
+            data={
+                "train": {
+                    "type": "paired",
+                    "gt": str(tmp_path / "GT"),
+                    "lq": str(tmp_path / "LQ"),
+                    "crop": None,
+                    "augment": False,
+                },
+                "batch_size": 1,
+            },
+            lr_schedule={"type": "constant"},
+            optim={"lr": 3e-3},
+            train={"max_steps": 120, "log_every": 10, "val_every": 1000, "ckpt_every": 1000},
+        )
+    )
+    summary = train(cfg, tmp_path / "run")
+    rows = list(csv_rows(tmp_path / "run" / "metrics.csv"))
+    losses = [float(r["loss"]) for r in rows if r["loss"]]
+    assert len(losses) == 12
+    assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:2])
+    assert summary["steps"] == 120 and Path(summary["final_model"]).exists()
+
+
+def csv_rows(path: Path):
+    import csv
+
+    with path.open() as f:
+        yield from csv.DictReader(f)
+
+
+def test_run_outputs_and_exported_model(tmp_path):
+    from irsde.models import load_model
+
+    summary = train(parse_config(tiny_config()), tmp_path / "run")
+    run = tmp_path / "run"
+    for name in (
+        "config.yml",
+        "metrics.csv",
+        "summary.json",
+        "final.safetensors",
+        "best.safetensors",
+        "curves.png",
+    ):
+        assert (run / name).exists(), name
+    assert any((run / "tb").iterdir())
+    net = load_model(run / "final.safetensors")
+    assert net.irsde_config["task"] == "denoise" and net.irsde_config["sde"]["T"] == 20
+    assert net.irsde_config["provenance"]["trained_steps"] == 6
+    assert summary["best_val_psnr"] is not None
+
+
+def test_resume_equals_straight_run_bitwise(tmp_path):
+    cfg = parse_config(tiny_config())
+    train(cfg, tmp_path / "straight")
+    train(cfg, tmp_path / "split", max_steps=3)
+    train(cfg, tmp_path / "split", resume=True)
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "split")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    straight_log = {
+        r["step"]: r["loss"] for r in csv_rows(tmp_path / "straight" / "metrics.csv") if r["loss"]
+    }
+    split_log = {
+        r["step"]: r["loss"] for r in csv_rows(tmp_path / "split" / "metrics.csv") if r["loss"]
+    }
+    # logged losses are averages since the last log: equal except across the resume (step 4)
+    assert {k: v for k, v in straight_log.items() if k != "4"}.items() <= split_log.items()
+
+
+def test_existing_run_needs_resume_and_bad_out_is_clear(tmp_path):
+    cfg = parse_config(tiny_config(train={"max_steps": 2, "ckpt_every": 1}))
+    train(cfg, tmp_path / "run")
+    with pytest.raises(ConfigError, match="--resume"):
+        Trainer(cfg, tmp_path / "run")
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        Trainer(cfg, tmp_path / "fresh", resume=True)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match="cannot write to the run folder"):
+        Trainer(cfg, blocker / "run")
+
+
+def test_nonfinite_losses_are_skipped_then_stop(tmp_path, monkeypatch):
+    cfg = parse_config(tiny_config(train={"max_steps": 50, "max_nonfinite": 3, "ckpt_every": 1}))
+    trainer = Trainer(cfg, tmp_path / "run")
+    real = trainer._loss
+    calls = {"n": 0}
+
+    def flaky(batch):
+        calls["n"] += 1
+        loss = real(batch)
+        return loss * float("nan") if calls["n"] == 2 or calls["n"] > 4 else loss
+
+    monkeypatch.setattr(trainer, "_loss", flaky)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    with pytest.raises(TrainingError, match="non-finite for 3 consecutive steps"):
+        trainer.run()
+    assert trainer.state.nonfinite_total == 4  # one isolated skip, then three in a row
+    ck = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert all(torch.isfinite(v).all() for v in ck["model"].values())
+    assert any(not torch.equal(before[k], ck["model"][k]) for k in before)
+    trainer.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cli(*args: str, **kw) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "irsde", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kw,
+    )
+
+
+def test_kill_9_then_resume_matches_uninterrupted(tmp_path):
+    cfg_path = write_config(
+        tmp_path / "c.yml", tiny_config(train={"max_steps": 30, "ckpt_every": 3, "val_every": 100})
+    )
+    straight = _cli("train", str(cfg_path), "--out", str(tmp_path / "straight"), "--no-progress")
+    assert straight.wait(timeout=240) == 0, straight.stdout.read()
+
+    proc = _cli("train", str(cfg_path), "--out", str(tmp_path / "killed"), "--no-progress")
+    ckpt = tmp_path / "killed" / "checkpoints" / "last.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline and not ckpt.exists():
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    step = torch.load(ckpt, weights_only=True)["state"]["step"]
+    assert 0 < step < 30
+    resumed = _cli(
+        "train", str(cfg_path), "--out", str(tmp_path / "killed"), "--resume", "--no-progress"
+    )
+    assert resumed.wait(timeout=240) == 0, resumed.stdout.read()
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "killed")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_torchrun_two_processes_gloo(tmp_path):
+    cfg_path = write_config(
+        tmp_path / "c.yml", tiny_config(train={"max_steps": 4, "ckpt_every": 2, "val_every": 100})
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        "-m",
+        "irsde",
+        "train",
+        str(cfg_path),
+        "--out",
+        str(tmp_path / "run"),
+        "--no-progress",
+    ]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 4
+    sums = summary["param_checksums"]
+    assert len(sums) == 2 and sums[0] == sums[1]
+    ck = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert len(ck["rng"]["generators"]) == 2
