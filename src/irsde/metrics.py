@@ -5,14 +5,22 @@ on the 0..255 scale). All math is float64. ``crop_border`` pixels are removed fr
 edge; with ``y_channel=True`` the metric is computed on BT.601 luma in 16..235.
 SSIM uses an 11x11 Gaussian window (sigma 1.5) over the valid region and the mean over
 channels, as BasicSR and the IR-SDE reference do.
+
+:func:`lpips` (AlexNet, v0.1) runs only on weights from local files (it never downloads);
+the network is a small module here with the ``lpips`` package's layer names, so that
+package's weight files load unchanged without torchvision.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import numpy as np
+import torch
 from numpy.lib.stride_tricks import sliding_window_view
+from torch import Tensor, nn
 
 _Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
 
@@ -83,3 +91,167 @@ def ssim(a: np.ndarray, b: np.ndarray, crop_border: int = 0, y_channel: bool = F
         )
     k = _gaussian_1d()
     return float(np.mean([_ssim_channel(a[..., c], b[..., c], k) for c in range(a.shape[2])]))
+
+
+# ---------------------------------------------------------------------------- LPIPS
+#: environment variable naming a local LPIPS weights file (never downloaded)
+LPIPS_ENV = "IRSDE_LPIPS_WEIGHTS"
+#: optional separate file with torchvision AlexNet weights (``features.*`` keys)
+LPIPS_BACKBONE_ENV = "IRSDE_LPIPS_BACKBONE"
+_LPIPS_CACHE: dict[tuple[str, str | None], object] = {}
+
+
+def lpips(
+    a: np.ndarray,
+    b: np.ndarray,
+    weights: str | None = None,
+    backbone: str | None = None,
+    device: str = "cpu",
+) -> float:
+    """LPIPS distance (Zhang et al. 2018, AlexNet variant, v0.1) between two RGB images.
+
+    Needs local weights; nothing is ever downloaded. ``weights`` (or
+    ``$IRSDE_LPIPS_WEIGHTS``) is either a full LPIPS state dict (``net.slice*`` and
+    ``lin*`` keys, as the ``lpips`` package's model holds) or the ``lpips`` package's
+    ``weights/v0.1/alex.pth`` (``lin*`` keys only) together with ``backbone`` (or
+    ``$IRSDE_LPIPS_BACKBONE``): torchvision's AlexNet state dict (``features.*`` keys).
+    Inputs are ``H x W x 3`` uint8 (or 0..255) arrays; lower is more similar.
+
+    Raises:
+        FileNotFoundError: no weights file is given or found, with how to provide one.
+    """
+    weights = weights or os.environ.get(LPIPS_ENV)
+    backbone = backbone or os.environ.get(LPIPS_BACKBONE_ENV)
+    if not weights:
+        raise FileNotFoundError(
+            "LPIPS needs local weights: pass --lpips-weights FILE or set "
+            f"{LPIPS_ENV} to the lpips package's weights/v0.1/alex.pth (plus "
+            f"{LPIPS_BACKBONE_ENV} for torchvision's AlexNet weights); nothing is downloaded"
+        )
+    key = (str(weights), str(backbone) if backbone else None)
+    model = _LPIPS_CACHE.get(key)
+    if model is None:
+        model = LPIPSAlex.from_files(weights, backbone)
+        _LPIPS_CACHE[key] = model
+    if a.shape != b.shape:
+        raise ValueError(f"image shapes differ: {a.shape} vs {b.shape}")
+
+    def prep(x: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).permute(2, 0, 1)
+        return (t[None] / 127.5 - 1.0).to(device)
+
+    model = model.to(device)  # type: ignore[attr-defined]
+    with torch.inference_mode():
+        return float(model(prep(a), prep(b)).item())
+
+
+# LPIPS network: layer names of the ``lpips`` package, so its state dicts load unchanged;
+# torchvision's AlexNet ``features.N`` keys are mapped onto the slices (no torchvision).
+_CHANNELS = (64, 192, 384, 256, 256)
+#: torchvision ``features`` index of each conv -> the lpips slice holding it
+_SLICE_OF_CONV = {0: 1, 3: 2, 6: 3, 8: 4, 10: 5}
+
+
+class _Lin(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.model = nn.Sequential(nn.Dropout(), nn.Conv2d(c, 1, 1, bias=False))
+
+
+class _AlexSlices(nn.Module):
+    """AlexNet's convolutional trunk split after each ReLU, as ``lpips.pretrained_networks``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        conv = lambda i, o, k, s, p: nn.Conv2d(i, o, k, s, p)  # noqa: E731
+        self.slice1 = nn.Sequential()
+        self.slice1.add_module("0", conv(3, 64, 11, 4, 2))
+        self.slice1.add_module("1", nn.ReLU())
+        self.slice2 = nn.Sequential()
+        self.slice2.add_module("2", nn.MaxPool2d(3, 2))
+        self.slice2.add_module("3", conv(64, 192, 5, 1, 2))
+        self.slice2.add_module("4", nn.ReLU())
+        self.slice3 = nn.Sequential()
+        self.slice3.add_module("5", nn.MaxPool2d(3, 2))
+        self.slice3.add_module("6", conv(192, 384, 3, 1, 1))
+        self.slice3.add_module("7", nn.ReLU())
+        self.slice4 = nn.Sequential()
+        self.slice4.add_module("8", conv(384, 256, 3, 1, 1))
+        self.slice4.add_module("9", nn.ReLU())
+        self.slice5 = nn.Sequential()
+        self.slice5.add_module("10", conv(256, 256, 3, 1, 1))
+        self.slice5.add_module("11", nn.ReLU())
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        feats = []
+        for s in (self.slice1, self.slice2, self.slice3, self.slice4, self.slice5):
+            x = s(x)
+            feats.append(x)
+        return feats
+
+
+class LPIPSAlex(nn.Module):
+    """LPIPS with the AlexNet trunk and learned linear heads; inputs in ``[-1, 1]``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1))
+        self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1))
+        self.net = _AlexSlices()
+        for i, c in enumerate(_CHANNELS):
+            self.add_module(f"lin{i}", _Lin(c))
+        self.eval()
+
+    @staticmethod
+    def _normalize(f: Tensor, eps: float = 1e-10) -> Tensor:
+        return f / (torch.sqrt((f * f).sum(dim=1, keepdim=True)) + eps)
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        fa = self.net((a - self.shift) / self.scale)
+        fb = self.net((b - self.shift) / self.scale)
+        total = 0.0
+        for i, (x, y) in enumerate(zip(fa, fb, strict=True)):
+            d = (self._normalize(x) - self._normalize(y)) ** 2
+            total = total + getattr(self, f"lin{i}").model(d).mean(dim=(2, 3))
+        return total.squeeze(1)
+
+    @classmethod
+    def from_files(
+        cls, weights: str | os.PathLike, backbone: str | os.PathLike | None = None
+    ) -> LPIPSAlex:
+        """Build from local files (see :func:`irsde.metrics.lpips`); never downloads."""
+        state = _read(weights)
+        if backbone:
+            state.update(_read(backbone))
+        mapped: dict[str, Tensor] = {}
+        for k, v in state.items():
+            k = k.removeprefix("module.")
+            if k.startswith("features."):
+                idx = int(k.split(".")[1])
+                if idx in _SLICE_OF_CONV:
+                    k = f"net.slice{_SLICE_OF_CONV[idx]}.{idx}.{k.split('.', 2)[2]}"
+            mapped[k] = v
+        model = cls()
+        wanted = {k for k in model.state_dict() if k not in ("shift", "scale")}
+        missing = sorted(wanted - mapped.keys())
+        if missing:
+            hint = "" if backbone else " (give the AlexNet backbone weights too)"
+            raise ValueError(f"{weights}: LPIPS weights lack {', '.join(missing[:3])}...{hint}")
+        model.load_state_dict({k: mapped[k] for k in wanted}, strict=False)
+        return model
+
+
+def _read(path: str | os.PathLike) -> dict[str, Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: LPIPS weights file not found")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return dict(load_file(str(path)))
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: not a state dict")
+    return {k: v for k, v in obj.items() if isinstance(v, Tensor)}

@@ -218,8 +218,7 @@ class Trainer:
             loader = DataLoader(
                 self.train_set, batch_sampler=order, num_workers=self.cfg.data.num_workers
             )
-            for batch in loader:
-                yield batch
+            yield from loader
             self.state.epoch += 1
             self.state.batch_in_epoch = 0
 
