@@ -1,0 +1,178 @@
+"""A conditional NAFNet-style noise predictor (in the spirit of the authors' "Refusion").
+
+Much cheaper than the reference U-Net for the same image size: NAF blocks (layer norm,
+pointwise + depthwise convolutions, SimpleGate, simplified channel attention) with a
+time-conditioned scale/shift before each half of the block, strided-convolution
+downsampling, PixelShuffle upsampling and additive skips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .common import (
+    SinusoidalEmbedding,
+    Timestep,
+    layer_norm_2d,
+    match_layout,
+    pad_to_multiple,
+    timesteps_for_batch,
+)
+
+
+class SimpleGate(nn.Module):
+    """Split the channels (last dim for vectors) in two halves and multiply them."""
+
+    def __init__(self, dim: int = 1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        a, b = x.chunk(2, dim=self.dim)
+        return a * b
+
+
+class LayerNorm2d(nn.Module):
+    """Layer norm over the channels of an image tensor, with weight and bias."""
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        return layer_norm_2d(x, self.weight, self.bias, self.eps)
+
+    def modulated(self, x: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
+        """``norm(x) * (scale + 1) + shift`` with per-sample ``(B, C)`` scale and shift.
+
+        For a single image the modulation folds into the norm's own affine parameters.
+        """
+        if x.shape[0] == 1:
+            gain = scale[0] + 1
+            return layer_norm_2d(x, self.weight * gain, self.bias * gain + shift[0], self.eps)
+        y = layer_norm_2d(x, self.weight, self.bias, self.eps)
+        return torch.addcmul(shift[:, :, None, None], y, scale[:, :, None, None] + 1)
+
+
+class NAFBlock(nn.Module):
+    """NAF block with a time-conditioned scale/shift before each of its two halves."""
+
+    def __init__(self, c: int, time_dim: int, dw_expand: int = 2, ffn_expand: int = 2) -> None:
+        super().__init__()
+        dw, ffn = c * dw_expand, c * ffn_expand
+        self.mlp = nn.Sequential(SimpleGate(-1), nn.Linear(time_dim // 2, 4 * c))
+        self.norm1 = LayerNorm2d(c)
+        self.conv1 = nn.Conv2d(c, dw, 1)
+        self.conv2 = nn.Conv2d(dw, dw, 3, padding=1, groups=dw)
+        self.sg = SimpleGate()
+        self.sca = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(dw // 2, dw // 2, 1))
+        self.conv3 = nn.Conv2d(dw // 2, c, 1)
+        self.norm2 = LayerNorm2d(c)
+        self.conv4 = nn.Conv2d(c, ffn, 1)
+        self.conv5 = nn.Conv2d(ffn // 2, c, 1)
+        self.beta = nn.Parameter(torch.zeros(1, c, 1, 1))
+        self.gamma = nn.Parameter(torch.zeros(1, c, 1, 1))
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        shift_att, scale_att, shift_ffn, scale_ffn = self.mlp(emb).chunk(4, dim=1)
+        h = self.conv2(self.conv1(self.norm1.modulated(x, scale_att, shift_att)))
+        h = self.sg(h)
+        h = h * self.sca(h)
+        y = torch.addcmul(x, self.conv3(h), self.beta)
+        h = self.conv4(self.norm2.modulated(y, scale_ffn, shift_ffn))
+        return torch.addcmul(y, self.conv5(self.sg(h)), self.gamma)
+
+
+class ConditionalNAFNet(nn.Module):
+    """Conditional NAFNet noise predictor, called as ``net(x_t, mu, t)``.
+
+    Args:
+        in_nc: image channels of ``x_t`` and ``mu``.
+        out_nc: channels of the predicted noise.
+        width: channels at full resolution (doubled at each downsampling).
+        enc_blocks: NAF blocks per encoder level (its length is the number of levels).
+        middle_blocks: NAF blocks at the lowest resolution.
+        dec_blocks: NAF blocks per decoder level (same length as ``enc_blocks``).
+        dw_expand, ffn_expand: channel expansion of the two halves of a NAF block.
+    """
+
+    def __init__(
+        self,
+        in_nc: int = 3,
+        out_nc: int = 3,
+        width: int = 16,
+        enc_blocks: Sequence[int] = (1, 1, 1, 1),
+        middle_blocks: int = 1,
+        dec_blocks: Sequence[int] = (1, 1, 1, 1),
+        dw_expand: int = 2,
+        ffn_expand: int = 2,
+    ) -> None:
+        super().__init__()
+        enc_blocks, dec_blocks = [int(n) for n in enc_blocks], [int(n) for n in dec_blocks]
+        if len(enc_blocks) != len(dec_blocks):
+            raise ValueError("enc_blocks and dec_blocks must have the same length")
+        if width < 4 or width % 2:
+            raise ValueError(f"width must be an even number >= 4, got {width}")
+        self.arch_params = {
+            "in_nc": in_nc,
+            "out_nc": out_nc,
+            "width": width,
+            "enc_blocks": enc_blocks,
+            "middle_blocks": middle_blocks,
+            "dec_blocks": dec_blocks,
+            "dw_expand": dw_expand,
+            "ffn_expand": ffn_expand,
+        }
+        self.padder_size = 2 ** len(enc_blocks)
+        time_dim = 4 * width
+        self.time_mlp = nn.Sequential(
+            SinusoidalEmbedding(width),
+            nn.Linear(width, 2 * time_dim),
+            SimpleGate(-1),
+            nn.Linear(time_dim, time_dim),
+        )
+        self.intro = nn.Conv2d(2 * in_nc, width, 3, padding=1)
+        self.ending = nn.Conv2d(width, out_nc, 3, padding=1)
+
+        def stage(c: int, n: int) -> nn.ModuleList:
+            return nn.ModuleList(NAFBlock(c, time_dim, dw_expand, ffn_expand) for _ in range(n))
+
+        self.encoders, self.downs = nn.ModuleList(), nn.ModuleList()
+        self.decoders, self.ups = nn.ModuleList(), nn.ModuleList()
+        c = width
+        for n in enc_blocks:
+            self.encoders.append(stage(c, n))
+            self.downs.append(nn.Conv2d(c, 2 * c, 2, stride=2))
+            c *= 2
+        self.middle_blks = stage(c, middle_blocks)
+        for n in dec_blocks:
+            self.ups.append(nn.Sequential(nn.Conv2d(c, 2 * c, 1, bias=False), nn.PixelShuffle(2)))
+            c //= 2
+            self.decoders.append(stage(c, n))
+
+    @staticmethod
+    def _run(blocks: nn.ModuleList, x: Tensor, emb: Tensor) -> Tensor:
+        for block in blocks:
+            x = block(x, emb)
+        return x
+
+    def forward(self, x_t: Tensor, mu: Tensor, t: Timestep) -> Tensor:
+        h, w = x_t.shape[-2:]
+        x = pad_to_multiple(torch.cat((x_t - mu, mu), dim=1), self.padder_size)
+        x = match_layout(x, self.intro.weight)
+        emb = self.time_mlp(timesteps_for_batch(t, x.shape[0], x.device))
+        x = self.intro(x)
+        skips: list[Tensor] = []
+        for blocks, down in zip(self.encoders, self.downs, strict=True):
+            x = self._run(blocks, x, emb)
+            skips.append(x)
+            x = down(x)
+        x = self._run(self.middle_blks, x, emb)
+        for blocks, up in zip(self.decoders, self.ups, strict=True):
+            x = self._run(blocks, up(x) + skips.pop(), emb)
+        return self.ending(x)[..., :h, :w].contiguous()
