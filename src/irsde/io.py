@@ -594,7 +594,8 @@ def as_image_data(img: ImageData | np.ndarray) -> ImageData:
     has_alpha = arr.shape[2] in (2, 4)
     alpha = arr[..., -1].copy() if has_alpha else None
     color = arr[..., :-1] if has_alpha else arr
-    return ImageData((color.astype(np.float64) / scale).astype(np.float32), alpha, bit_depth=depth)
+    pixels = color.astype(np.float32) if scale == 1.0 else color.astype(np.float32) / scale
+    return ImageData(pixels, alpha, bit_depth=depth)
 
 
 def save_image(

@@ -47,6 +47,8 @@ class DataSourceConfig(_Strict):
     #: synthetic: images per epoch
     length: int = Field(1000, ge=1)
     augment: bool = True
+    #: keep decoded images in memory (for small folders of large photos)
+    cache: bool = False
     #: degradation parameters passed to ``irsde.degrade.degrade_for_task``
     params: dict[str, Any] = Field(default_factory=dict)
 

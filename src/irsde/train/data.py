@@ -51,6 +51,8 @@ def build_dataset(
             augment=train and src.augment,
             seed=seed,
             limit=length,
+            crop_mode="random" if train else "center",
+            cache=src.cache,
         )
     return SyntheticDataset(
         src.source,
@@ -61,4 +63,6 @@ def build_dataset(
         augment=train and src.augment,
         params=src.params,
         deadleaves_ratio=src.deadleaves_ratio,
+        crop_mode="random" if train else "center",
+        cache=src.cache,
     )
