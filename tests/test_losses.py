@@ -87,3 +87,15 @@ def test_oracle_helper_matches_training_noise(pair, gen):
     sde = IRSDE(10, 100)
     x_t, t, noise = sample_training_state(sde, x0, mu, gen)
     torch.testing.assert_close(make_oracle(sde, x0)(x_t, mu, t), noise, atol=1e-4, rtol=1e-4)
+
+
+def test_x0_loss_is_zero_for_true_noise_and_matches_definition(pair, gen):
+    from irsde.losses import x0_matching_loss
+
+    x0, mu = pair
+    sde = IRSDE(10, 100)
+    x_t, t, noise = sample_training_state(sde, x0, mu, gen)
+    assert float(x0_matching_loss(sde, noise, x_t, x0, mu, t)) < 1e-4
+    wrong = noise + 0.01
+    expected = (sde.x0_from_noise(x_t, mu, wrong, t) - x0).abs().flatten(1).mean(1).mean()
+    torch.testing.assert_close(x0_matching_loss(sde, wrong, x_t, x0, mu, t), expected)

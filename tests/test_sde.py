@@ -230,3 +230,10 @@ def test_timesteps_selection():
         sde.timesteps(101)
     with pytest.raises(ValueError, match="steps"):
         sde.timesteps(0)
+
+
+def test_schedule_is_built_on_cpu_under_a_meta_default_device():
+    """Networks are instantiated under ``torch.device('meta')`` when loading model files."""
+    with torch.device("meta"):
+        sde = IRSDE(10, 100)
+    assert sde.thetas.device.type == "cpu" and sde.dt > 0

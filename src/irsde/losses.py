@@ -3,7 +3,7 @@
 ``ml_matching_loss`` is the paper's maximum-likelihood objective: the network's noise
 prediction defines a reverse Euler step ``x_t - reverse_sde_drift`` (no noise term) which
 should land on the optimal reverse state ``x*_{t-1}``. ``noise_matching_loss`` is the
-plain denoising-score alternative. Both take per-sample means over all pixels and then
+plain denoising-score alternative; ``x0_matching_loss`` matches the implied clean image. Both take per-sample means over all pixels and then
 reduce over the batch (``reduction``: ``"mean"``, ``"sum"`` or ``"none"`` for ``(B,)``).
 """
 
@@ -65,6 +65,26 @@ def ml_matching_loss(
     predicted_prev = sde.reverse_sde_mean(x_t, mu, score, t)
     target_prev = sde.optimal_prev(x_t, x0, mu, t)
     return _reduce(predicted_prev - target_prev, kind, reduction)
+
+
+def x0_matching_loss(
+    sde: IRSDE,
+    noise_pred: Tensor,
+    x_t: Tensor,
+    x0: Tensor,
+    mu: Tensor,
+    t: Timestep,
+    kind: Kind = "l1",
+    reduction: Reduction = "mean",
+) -> Tensor:
+    """``|x0_hat - x0|`` with ``x0_hat`` implied by the predicted noise.
+
+    Uniform in ``t`` on the image scale: the ML loss weights ``t`` by the posterior
+    coefficient of ``x0``, which vanishes near ``T``. Pair it with networks that predict
+    ``x0`` (e.g. ``ConditionalNAFNet(prediction="x0")``): with a noise-predicting network
+    the gradient at large ``t`` is amplified by ``exp(thetabar_t)``.
+    """
+    return _reduce(sde.x0_from_noise(x_t, mu, noise_pred, t) - x0, kind, reduction)
 
 
 def noise_matching_loss(

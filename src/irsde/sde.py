@@ -32,7 +32,7 @@ SCHEDULES: tuple[str, ...] = ("cosine", "linear", "constant")
 def cosine_thetas(T: int, s: float = 0.008, dtype: torch.dtype = torch.float32) -> Tensor:
     """Cosine schedule: ``1 - abar`` on a grid of ``T + 3`` points, first and last dropped."""
     n = T + 2
-    x = torch.linspace(0, n, n + 1, dtype=dtype)
+    x = torch.linspace(0, n, n + 1, dtype=dtype, device="cpu")
     abar = torch.cos(((x / n) + s) / (1 + s) * math.pi * 0.5) ** 2
     abar = abar / abar[0]
     return 1 - abar[1:-1]
@@ -41,12 +41,12 @@ def cosine_thetas(T: int, s: float = 0.008, dtype: torch.dtype = torch.float32) 
 def linear_thetas(T: int, dtype: torch.dtype = torch.float32) -> Tensor:
     """Linear schedule from ``k * 1e-4`` to ``k * 0.02`` with ``k = 1000 / (T + 1)``."""
     k = 1000 / (T + 1)
-    return torch.linspace(k * 0.0001, k * 0.02, T + 1, dtype=dtype)
+    return torch.linspace(k * 0.0001, k * 0.02, T + 1, dtype=dtype, device="cpu")
 
 
 def constant_thetas(T: int, dtype: torch.dtype = torch.float32) -> Tensor:
     """Constant schedule: ``theta_t = 1``."""
-    return torch.ones(T + 1, dtype=dtype)
+    return torch.ones(T + 1, dtype=dtype, device="cpu")
 
 
 def make_thetas(schedule: str, T: int, dtype: torch.dtype = torch.float32) -> Tensor:

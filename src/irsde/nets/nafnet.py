@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from ..sde import IRSDE
 from .common import (
     SinusoidalEmbedding,
     Timestep,
@@ -99,6 +100,13 @@ class ConditionalNAFNet(nn.Module):
         middle_blocks: NAF blocks at the lowest resolution.
         dec_blocks: NAF blocks per decoder level (same length as ``enc_blocks``).
         dw_expand, ffn_expand: channel expansion of the two halves of a NAF block.
+        prediction: what the last layer predicts. ``"noise"`` (the reference
+            parametrization) or ``"x0"``: the clean image as a residual over ``mu``,
+            converted to the equivalent noise with the SDE's closed form, so that the
+            call convention (``net(x_t, mu, t) -> noise``) is unchanged. Predicting
+            ``x0`` is better conditioned at large ``t`` (the noise parametrization
+            divides by ``exp(-thetabar_t)``, e.g. 1/200 at ``T``) and suits few-step sampling.
+        sde: ``IRSDE`` settings (required for ``prediction="x0"``).
     """
 
     def __init__(
@@ -111,8 +119,15 @@ class ConditionalNAFNet(nn.Module):
         dec_blocks: Sequence[int] = (1, 1, 1, 1),
         dw_expand: int = 2,
         ffn_expand: int = 2,
+        prediction: str = "noise",
+        sde: dict | None = None,
     ) -> None:
         super().__init__()
+        if prediction not in ("noise", "x0"):
+            raise ValueError(f"prediction must be 'noise' or 'x0', got {prediction!r}")
+        if prediction == "x0" and not sde:
+            raise ValueError("prediction='x0' needs the SDE settings (sde={...})")
+        self._sde = IRSDE(**sde) if prediction == "x0" else None
         enc_blocks, dec_blocks = [int(n) for n in enc_blocks], [int(n) for n in dec_blocks]
         if len(enc_blocks) != len(dec_blocks):
             raise ValueError("enc_blocks and dec_blocks must have the same length")
@@ -128,6 +143,8 @@ class ConditionalNAFNet(nn.Module):
             "dw_expand": dw_expand,
             "ffn_expand": ffn_expand,
         }
+        if prediction != "noise":
+            self.arch_params |= {"prediction": prediction, "sde": dict(sde)}
         self.padder_size = 2 ** len(enc_blocks)
         time_dim = 4 * width
         self.time_mlp = nn.Sequential(
@@ -165,7 +182,8 @@ class ConditionalNAFNet(nn.Module):
         h, w = x_t.shape[-2:]
         x = pad_to_multiple(torch.cat((x_t - mu, mu), dim=1), self.padder_size)
         x = match_layout(x, self.intro.weight)
-        emb = self.time_mlp(timesteps_for_batch(t, x.shape[0], x.device))
+        t = timesteps_for_batch(t, x.shape[0], x.device)
+        emb = self.time_mlp(t)
         x = self.intro(x)
         skips: list[Tensor] = []
         for blocks, down in zip(self.encoders, self.downs, strict=True):
@@ -175,4 +193,8 @@ class ConditionalNAFNet(nn.Module):
         x = self._run(self.middle_blks, x, emb)
         for blocks, up in zip(self.decoders, self.ups, strict=True):
             x = self._run(blocks, up(x) + skips.pop(), emb)
-        return self.ending(x)[..., :h, :w].contiguous()
+        out = self.ending(x)[..., :h, :w].contiguous()
+        if self._sde is None:
+            return out
+        x0_hat = mu + out.to(mu.dtype)
+        return self._sde.noise_from_x0(x_t, x0_hat, mu, t)

@@ -67,7 +67,9 @@ class DataConfig(_Strict):
 
 
 class LossConfig(_Strict):
-    type: Literal["ml", "noise"] = "ml"
+    #: ml: the paper's maximum-likelihood matching loss; noise: noise matching;
+    #: x0: matching of the implied clean image (pair with prediction: x0 networks)
+    type: Literal["ml", "noise", "x0"] = "ml"
     kind: Literal["l1", "l2"] = "l1"
 
 

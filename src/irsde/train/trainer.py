@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 
 from .. import __version__
 from ..errors import ConfigError, IrsdeError
-from ..losses import ml_matching_loss, noise_matching_loss, sample_training_state
+from ..losses import ml_matching_loss, noise_matching_loss, sample_training_state, x0_matching_loss
 from ..metrics import psnr, ssim
 from ..samplers import sample
 from ..sde import IRSDE
@@ -231,6 +231,8 @@ class Trainer:
         pred = pred.float()
         if self.cfg.loss.type == "noise":
             return noise_matching_loss(pred, noise, self.cfg.loss.kind)
+        if self.cfg.loss.type == "x0":
+            return x0_matching_loss(self.sde, pred, x_t, x0, mu, t, self.cfg.loss.kind)
         return ml_matching_loss(self.sde, pred, x_t, x0, mu, t, self.cfg.loss.kind)
 
     def _step(self, batch: dict[str, torch.Tensor]) -> dict[str, float] | None:
