@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: demo test lint format install dev bench clean
+.PHONY: demo test lint format install dev bench clean train-embedded
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ dev: $(VENV)/.installed-dev
 
 demo: install
 	$(BIN)/irsde demo -o demo_out
+
+# Retrain one embedded model, e.g.  make train-embedded TASK=denoise
+# (needs scikit-image for the training photos: pip install 'irsde[classic]')
+train-embedded: dev
+	@test -n "$(TASK)" || (echo "usage: make train-embedded TASK=denoise|sr4|deblur|derain|dehaze|inpaint" && exit 2)
+	test -d datasets/skimage-train || $(BIN)/python scripts/prepare_training_photos.py datasets/skimage-train
+	$(BIN)/irsde train configs/embedded/$(TASK).yml --out runs/embedded-$(TASK)
 
 test: dev
 	$(BIN)/python -m pytest

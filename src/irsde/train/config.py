@@ -219,5 +219,6 @@ def load_config(path: str | Path) -> TrainConfig:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: invalid YAML{where}: {getattr(err, 'problem', err)}") from None
+        problem = str(getattr(err, "problem", None) or err).strip().splitlines() or ["?"]
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem[0]}") from None
     return parse_config(raw or {}, str(path), path.parent)

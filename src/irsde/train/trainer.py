@@ -78,6 +78,14 @@ def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
     return factor
 
 
+def network_params(cfg: TrainConfig) -> dict[str, Any]:
+    """The network's constructor arguments; x0-predicting networks get the run's SDE."""
+    params = dict(cfg.network.params)
+    if params.get("prediction") == "x0":
+        params.setdefault("sde", cfg.sde_settings())
+    return params
+
+
 def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
     o = cfg.optim
     cls = torch.optim.AdamW if o.type == "adamw" else torch.optim.Adam
@@ -123,11 +131,12 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         self.sde = IRSDE(**cfg.sde_settings())
+        params = network_params(cfg)
         try:
-            self.model = build_network(cfg.network.arch, **cfg.network.params).to(self.device)
+            self.model = build_network(cfg.network.arch, **params).to(self.device)
         except (TypeError, ValueError, KeyError) as err:
             raise ConfigError(f"network: {err}") from None
-        self.ema = build_network(cfg.network.arch, **cfg.network.params).to(self.device)
+        self.ema = build_network(cfg.network.arch, **params).to(self.device)
         self.ema.load_state_dict(self.model.state_dict())
         self.ema.requires_grad_(False).eval()
         self.optimizer = build_optimizer(cfg, self.model.parameters())
