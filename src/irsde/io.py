@@ -151,8 +151,10 @@ def load_image(path: str | os.PathLike, *, limit: int | None = None) -> ImageDat
     """Read an image file faithfully (bit depth, alpha, ICC, gray), EXIF orientation applied.
 
     Raises :class:`InputError` with one line naming the file for anything unusable: a
-    missing, empty, unreadable, truncated or corrupt file, a directory, something that
-    is not an image, an image over ``limit`` pixels (decompression bomb), or NaN/inf.
+    missing, empty, unreadable, truncated or corrupt file, a directory, a broken symbolic
+    link, something that is not an image, an animated image (GIF, APNG, WebP: refused
+    rather than silently reduced to one frame), an image over ``limit`` pixels
+    (decompression bomb), or NaN/inf.
     """
     path = Path(path)
     _check_file(path)
@@ -183,6 +185,8 @@ def _check_file(path: Path) -> None:
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not an image file")
     if not path.exists():
+        if path.is_symlink():
+            raise InputError(f"{path}: broken symbolic link (its target does not exist)")
         raise InputError(f"{path}: no such file")
     if not path.is_file():
         raise InputError(f"{path}: not a regular file")
@@ -228,6 +232,11 @@ def _load_pillow(path: Path, limit: int) -> ImageData:
                 _check_size(*im.size, limit)
             except InputError as err:
                 raise InputError(f"{path}: {err}") from None
+            if getattr(im, "is_animated", False):
+                raise InputError(
+                    f"{path}: animated image ({getattr(im, 'n_frames', '?')} frames) is not "
+                    "supported; extract the frame to restore first"
+                )
             fmt = im.format
             mode = im.mode
             icc = im.info.get("icc_profile")
@@ -575,9 +584,11 @@ def write_image(path: str | os.PathLike, img: np.ndarray) -> None:
     """Write a ``[0, 1]`` float (or uint8) array atomically (temp file + rename)."""
     path = Path(path)
     arr = img if img.dtype == np.uint8 else to_uint8(img)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]  # not squeeze(): a 1-pixel-high or -wide image keeps its shape
 
     def write(tmp: str) -> None:
-        Image.fromarray(arr.squeeze()).save(tmp, format=format_for(path))
+        Image.fromarray(arr).save(tmp, format=format_for(path))
 
     _atomic_write(path, write, overwrite=True)
 

@@ -411,7 +411,7 @@ def _infer_nafnet(state: Mapping[str, Tensor]) -> dict:
 def _inferred_config(state: dict[str, Tensor], path: Path, source: str) -> dict:
     try:
         arch, params = infer_architecture(state)
-    except ValueError as err:
+    except (ValueError, IndexError, KeyError) as err:
         raise ModelLoadError(f"{path}: {err}") from None
     return {
         "arch": arch,
@@ -434,18 +434,53 @@ def _dtype_name(state: Mapping[str, Tensor]) -> str:
 def _instantiate(config: dict, state: dict[str, Tensor], path: Path) -> nn.Module:
     """Build the network on the meta device and assign the checked float32 weights."""
     arch, params = config["arch"], config["arch_params"]
+    _check_params_match(arch, params, state, path)
     try:
         with torch.device("meta"):
             net = build_network(arch, **params)
-    except (TypeError, ValueError) as err:
-        raise ModelLoadError(f"{path}: invalid parameters for {arch} {params}: {err}") from None
+    except Exception as err:  # untrusted parameters: any constructor error is a refusal
+        msg = _first_line(err)
+        raise ModelLoadError(f"{path}: invalid parameters for {arch} {params}: {msg}") from None
     check_state_dict(net, state, f"{path} ({arch} {_brief(params)})")
+    not_float = [k for k, v in state.items() if not v.is_floating_point()]
+    if not_float:
+        raise ModelLoadError(f"{path}: non-floating-point weights in {_listing(not_float)}")
     bad = _non_finite(state)
     if bad:
         raise ModelLoadError(f"{path}: non-finite (NaN/inf) weights in {_listing(bad)}")
     state = {k: v.to(torch.float32) if v.is_floating_point() else v for k, v in state.items()}
     net.load_state_dict(state, strict=True, assign=True)
     return net
+
+
+def _check_params_match(
+    arch: str, params: Mapping, state: Mapping[str, Tensor], path: Path
+) -> None:
+    """Refuse metadata whose hyper-parameters disagree with the tensors' keys and shapes.
+
+    Checked before building, so that a small file whose metadata asks for millions of
+    blocks is refused at once rather than built.
+    """
+    try:
+        found, inferred = infer_architecture(state)
+    except (ValueError, IndexError, KeyError) as err:
+        raise ModelLoadError(f"{path}: the weights are not a {arch} network ({err})") from None
+    if found != arch:
+        raise ModelLoadError(f"{path}: the metadata says {arch} but the weights are a {found}")
+    wrong = [
+        f"{k}={params[k]!r} (weights: {v!r})"
+        for k, v in inferred.items()
+        if k in params and _plain(params[k]) != _plain(v)
+    ]
+    if wrong:
+        raise ModelLoadError(
+            f"{path}: metadata arch_params do not match the weights: {_listing(wrong)}"
+        )
+
+
+def _plain(value: Any) -> Any:
+    """A value with tuples as lists, for comparing JSON metadata with inferred values."""
+    return [_plain(v) for v in value] if isinstance(value, list | tuple) else value
 
 
 def check_state_dict(net: nn.Module, state: Mapping[str, Tensor], what: str) -> None:

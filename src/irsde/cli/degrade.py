@@ -52,18 +52,18 @@ def image_seed(seed: int, name: str) -> list[int]:
 
 def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
     """Files from files, folders and globs; and one message per input that gave nothing."""
-    from ..data.datasets import list_images
+    from ..io import list_images  # lists folders and broken links too, to report them
 
     files: list[Path] = []
     problems: list[str] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = list_images(path)
+            found = [p for p in list_images(path) if not p.name.startswith(".")]
             files += found
             if not found:
                 problems.append(f"{item}: no images in this folder")
-        elif path.exists():
+        elif path.exists() or path.is_symlink():
             files.append(path)
         elif glob.has_magic(item):
             found = sorted(Path(p) for p in glob.glob(item) if Path(p).is_file())
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     files, problems = expand_inputs(args.inputs)
     failed = len(problems)
     for msg in problems:
-        print(f"irsde degrade: {msg}", file=sys.stderr)
+        print(f"irsde degrade: error: {msg}", file=sys.stderr)
     done, seen = 0, set()
     for path in files:
         out = args.out / f"{path.stem}.png"
@@ -116,6 +116,6 @@ def run(args: argparse.Namespace) -> int:
                 text = str(err)
                 msg = text if str(path) in text else f"{path}: {text}"
         failed += 1
-        print(f"irsde degrade: {msg}", file=sys.stderr)
+        print(f"irsde degrade: error: {msg}", file=sys.stderr)
     log.info("%d image(s) written to %s, %d failed", done, args.out, failed)
     return 1 if failed else 0

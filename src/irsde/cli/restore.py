@@ -71,7 +71,8 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], list[str]]:
             found.extend(matches)
         else:
             errors.append(f"{p}: no such file")
-    unique = sorted({f.resolve(): f for f in found}.values(), key=lambda f: str(f))
+    # the same path given twice is restored once; a symlink is an input of its own
+    unique = sorted({Path(os.path.abspath(f)): f for f in found}.values(), key=lambda f: str(f))
     return unique, errors
 
 

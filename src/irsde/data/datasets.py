@@ -49,15 +49,30 @@ _SR_MARGIN = 3
 
 
 def list_images(folder: PathLike) -> list[Path]:
-    """Image files directly in ``folder`` (by extension), sorted, hidden files skipped."""
+    """Image files directly in ``folder`` (by extension), sorted, hidden files skipped.
+
+    Entries named like images that are not files (a folder, a broken symbolic link) are
+    skipped with a warning naming them.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(f"{folder}: no such folder")
-    return sorted(
+    named = sorted(
         p
         for p in folder.iterdir()
-        if not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+        if not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
     )
+    for p in named:
+        if not p.is_file():
+            why = (
+                "is a directory"
+                if p.is_dir()
+                else "broken symbolic link (its target does not exist)"
+                if p.is_symlink() and not p.exists()
+                else "not a regular file"
+            )
+            log.warning("%s: %s; skipped", p, why)
+    return [p for p in named if p.is_file()]
 
 
 def _by_stem(files: list[Path], suffix: str = "") -> dict[str, Path]:

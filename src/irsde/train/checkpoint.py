@@ -33,6 +33,14 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
         raise
 
 
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Delete the temp files of ``path`` (``.NAME.*.tmp``) that a killed write left behind."""
+    stale = sorted(path.parent.glob(f".{path.name}.*.tmp"))
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale
+
+
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write a training checkpoint atomically."""
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}

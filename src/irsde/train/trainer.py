@@ -32,7 +32,7 @@ from ..metrics import psnr, ssim
 from ..samplers import sample
 from ..sde import IRSDE
 from . import distributed as dist_utils
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, remove_stale_temps, save_checkpoint
 from .config import TrainConfig
 from .data import EpochBatches, build_dataset
 from .logs import RunLog, plot_curves
@@ -40,6 +40,8 @@ from .logs import RunLog, plot_curves
 log = logging.getLogger(__name__)
 
 StepCallback = Callable[[dict[str, Any]], None]
+#: models exported into the run folder
+_EXPORTS = ("best.safetensors", "final.safetensors")
 
 
 class TrainingError(IrsdeError):
@@ -172,6 +174,7 @@ class Trainer:
         if resume:
             if not self.ckpt_path.exists():
                 raise ConfigError(f"{self.run_dir}: nothing to resume (no checkpoints/last.pt)")
+            self._remove_stale_temps()
             return
         if self.ckpt_path.exists():
             raise ConfigError(
@@ -187,7 +190,15 @@ class Trainer:
                 raise ConfigError(
                     f"{self.run_dir}: cannot write to the run folder ({err.strerror or err})"
                 ) from None
+            self._remove_stale_temps()
         dist_utils.barrier()
+
+    def _remove_stale_temps(self) -> None:
+        """Delete temp files that a run killed while writing a checkpoint or model left."""
+        if self.dist.is_main:
+            for path in (self.ckpt_path, *(self.run_dir / n for n in _EXPORTS)):
+                for tmp in remove_stale_temps(path):
+                    log.info("removed %s, left by an interrupted write", tmp)
 
     def _restore(self, ck: dict[str, Any]) -> None:
         saved = ck.get("config", {})
@@ -387,14 +398,20 @@ class Trainer:
             "validation": metrics or {},
         }
         model = self.ema if self.cfg.ema.enabled else self.model
-        save_model(
-            model,
-            path,
-            sde=self.sde.config(),
-            task=self.cfg.task,
-            sampler=self.cfg.sampler.model_dump(),
-            provenance=provenance,
-        )
+        try:
+            save_model(
+                model,
+                path,
+                sde=self.sde.config(),
+                task=self.cfg.task,
+                sampler=self.cfg.sampler.model_dump(),
+                provenance=provenance,
+            )
+        except OSError as err:
+            raise ConfigError(
+                f"{path}: cannot write the model ({err.strerror or err}); "
+                "the training checkpoint is kept, resume with --resume"
+            ) from None
         return path
 
     def _finish(self, seconds: float, steps: int) -> dict[str, Any]:

@@ -1,0 +1,71 @@
+"""``irsde bench`` on a tiny fresh model: JSON keys, tables and plots, in a few seconds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from irsde.cli import main
+from irsde.models import save_model
+from irsde.nets import build_network
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("models") / "denoise.safetensors"
+    net = build_network(
+        "ConditionalNAFNet", width=4, enc_blocks=[1], middle_blocks=1, dec_blocks=[1]
+    )
+    sde = {"max_sigma": 25, "T": 6, "schedule": "cosine", "eps": 0.005}
+    save_model(net, path, sde=sde, task="denoise", sampler={"name": "posterior", "steps": 2})
+    return path
+
+
+def test_bench_quick_writes_json_and_plots(tiny_model, tmp_path, capsys):
+    out = tmp_path / "bench"
+    argv = ["bench", "--quick", "--models", str(tiny_model), "--sizes", "16", "24"]
+    argv += ["--crop", "24", "--nfe", "1", "2", "6", "-o", str(out), "--device", "cpu"]
+    assert main(argv) == 0
+    data = json.loads((out / "bench.json").read_text())
+    assert {"environment", "settings", "tasks", "plots", "seconds"} <= data.keys()
+    env = data["environment"]
+    assert {"device", "torch_threads", "torch", "irsde"} <= env.keys()
+    r = data["tasks"]["denoise"]
+    assert r["model"]["params"] > 0
+    assert [t["size"] for t in r["timing"]] == [16, 24]
+    t = r["timing"][0]
+    assert t["per_nfe_s"] > 0 and t["default"]["steps"] == 2 and t["reference"]["steps"] == 6
+    assert t["peak_memory_bytes"] is not None
+    assert {o["sampler"] for o in r["overhead"]} == {"posterior", "ode", "sde"}
+    assert all(o["percent"] >= 0 for o in r["overhead"])
+    rows = r["nfe_curves"]["rows"]
+    assert {(x["sampler"], x["nfe"]) for x in rows} >= {("posterior", 1), ("ode", 6)}
+    assert {"psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb"} <= rows[0].keys()
+    assert r["fewest_steps"]["nfe"] in (1, 2, 6)
+    for p in data["plots"]:
+        assert Path(p).stat().st_size > 0
+    assert (out / "timing.png").stat().st_size > 0 and (out / "nfe_denoise.png").exists()
+    text = capsys.readouterr().out
+    assert "| denoise |" in text and "overhead" in text
+
+
+def test_bench_without_models_is_a_usage_error(tmp_path):
+    assert main(["bench", "--model-dir", str(tmp_path), "--quick", "-o", str(tmp_path)]) == 2
+
+
+def test_bench_curves_deterministic(tiny_model):
+    import torch
+
+    from irsde.bench import degrade_case, heldout_images, nfe_curve
+    from irsde.models import load_model
+
+    net = load_model(tiny_model)
+    imgs = heldout_images(crop=24)
+    cases = [degrade_case(n, g, "denoise", 0, "sigma25") for n, g in imgs.items()]
+    a = nfe_curve(net, "denoise", cases, torch.device("cpu"), (1, 3), ("posterior",), ("uniform",))
+    b = nfe_curve(net, "denoise", cases, torch.device("cpu"), (1, 3), ("posterior",), ("uniform",))
+    assert a == b
