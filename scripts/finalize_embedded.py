@@ -32,7 +32,9 @@ CANDIDATES = [("posterior", n) for n in (1, 2, 3, 5, 10)] + [("ddim", n) for n i
 VAL_DIR = REPO / "datasets" / "skimage-train"
 
 
-def validation_pairs(task: str, n: int = 6, size: int = 128, seed: int = 123) -> list[tuple[np.ndarray, object]]:
+def validation_pairs(
+    task: str, n: int = 6, size: int = 128, seed: int = 123
+) -> list[tuple[np.ndarray, object]]:
     """Centre crops of training photos with fixed degradations (never the test photos)."""
     rng = np.random.default_rng(seed)
     pairs = []
@@ -63,12 +65,21 @@ def choose_sampler(net, task: str, sde: IRSDE) -> tuple[dict, list[dict]]:
             continue
         t0 = time.perf_counter()
         value = score(net, task, name, steps, pairs)
-        table.append({"sampler": name, "steps": steps, "val_psnr_y": round(value, 3),
-                      "seconds": round(time.perf_counter() - t0, 2)})
+        table.append(
+            {
+                "sampler": name,
+                "steps": steps,
+                "val_psnr_y": round(value, 3),
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
+        )
         print(f"  {name:>9} {steps:>3} steps: PSNR-Y {value:.3f} dB")
     best = max(r["val_psnr_y"] for r in table)
     # the fewest network evaluations within 0.05 dB of the best
-    pick = min((r for r in table if r["val_psnr_y"] >= best - 0.05), key=lambda r: (r["steps"], r["sampler"] != "posterior"))
+    pick = min(
+        (r for r in table if r["val_psnr_y"] >= best - 0.05),
+        key=lambda r: (r["steps"], r["sampler"] != "posterior"),
+    )
     return {"name": pick["sampler"], "steps": pick["steps"], "spacing": "uniform"}, table
 
 
@@ -77,7 +88,9 @@ def training_summary(run: Path) -> dict:
     losses = [(int(r["step"]), float(r["loss"])) for r in rows if r["loss"]]
     vals = [(int(r["step"]), float(r["val_psnr"])) for r in rows if r["val_psnr"]]
     rates = [float(r["steps_per_s"]) for r in rows if r["steps_per_s"]]
-    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
+    summary = (
+        json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
+    )
     return {
         "steps": summary.get("steps") or (losses[-1][0] if losses else 0),
         "first_loss": losses[0][1] if losses else None,
@@ -113,7 +126,9 @@ def main() -> None:
     provenance = dict(cfg.get("provenance") or {})
     provenance |= {"sampler_selection": table, "training": train_info, "metrics": metrics}
     out = REPO / "src" / "irsde" / "weights" / f"{args.task}.safetensors"
-    save_model(net, out, sde=cfg["sde"], task=args.task, sampler=sampler, provenance=provenance, half=True)
+    save_model(
+        net, out, sde=cfg["sde"], task=args.task, sampler=sampler, provenance=provenance, half=True
+    )
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
 
 

@@ -16,8 +16,18 @@ import numpy as np
 from PIL import Image
 
 TRAIN_PHOTOS = (
-    "rocket", "hubble_deep_field", "immunohistochemistry", "retina", "motorcycle_left",
-    "motorcycle_right", "camera", "coins", "moon", "brick", "grass", "gravel",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "motorcycle_left",
+    "motorcycle_right",
+    "camera",
+    "coins",
+    "moon",
+    "brick",
+    "grass",
+    "gravel",
 )
 HELD_OUT = ("astronaut", "coffee", "chelsea", "cat")
 

@@ -330,3 +330,25 @@ def test_torchrun_two_processes_gloo(tmp_path):
     assert len(sums) == 2 and sums[0] == sums[1]
     ck = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
     assert len(ck["rng"]["generators"]) == 2
+
+
+def test_fine_tune_from_model_file(tmp_path):
+    train(parse_config(tiny_config(train={"max_steps": 2})), tmp_path / "a")
+    init = tmp_path / "a" / "final.safetensors"
+    cfg = parse_config(tiny_config(network={**TINY_NET, "init": str(init)}, train={"max_steps": 1}))
+    trainer = Trainer(cfg, tmp_path / "b")
+    from irsde.models import load_model
+
+    ref = load_model(init).state_dict()
+    got = trainer.model.state_dict()
+    assert all(torch.equal(ref[k].float(), got[k].float()) for k in ref)
+    trainer.close()
+    bad = tiny_config(
+        network={"arch": "ConditionalNAFNet", "params": {"width": 12}, "init": str(init)}
+    )
+    with pytest.raises(Exception, match="do not match"):
+        Trainer(parse_config(bad), tmp_path / "c")
+    with pytest.raises(ConfigError, match="model file not found"):
+        parse_config(
+            tiny_config(network={**TINY_NET, "init": "nowhere.safetensors"}), "c.yml", tmp_path
+        )

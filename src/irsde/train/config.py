@@ -31,6 +31,8 @@ class SDEConfig(_Strict):
 class NetworkConfig(_Strict):
     arch: str = "ConditionalNAFNet"
     params: dict[str, Any] = Field(default_factory=dict)
+    #: start from these weights (a model file: .safetensors or reference .pth) to fine-tune
+    init: Path | None = None
 
 
 class DataSourceConfig(_Strict):
@@ -184,7 +186,13 @@ def _resolve_paths(cfg: TrainConfig, base: Path) -> TrainConfig:
     data = cfg.data.model_copy(
         update={"train": fix(cfg.data.train, "train"), "val": fix(cfg.data.val, "val")}
     )
-    return cfg.model_copy(update={"data": data})
+    network = cfg.network
+    if network.init is not None:
+        init = network.init if network.init.is_absolute() else base / network.init
+        if not init.is_file():
+            raise ConfigError(f"network.init: model file not found: {init}")
+        network = network.model_copy(update={"init": init})
+    return cfg.model_copy(update={"data": data, "network": network})
 
 
 def parse_config(

@@ -138,6 +138,8 @@ class Trainer:
             self.model = build_network(cfg.network.arch, **params).to(self.device)
         except (TypeError, ValueError, KeyError) as err:
             raise ConfigError(f"network: {err}") from None
+        if cfg.network.init is not None and not resume:
+            self._load_init_weights(cfg.network.init)
         self.ema = build_network(cfg.network.arch, **params).to(self.device)
         self.ema.load_state_dict(self.model.state_dict())
         self.ema.requires_grad_(False).eval()
@@ -200,10 +202,27 @@ class Trainer:
                 for tmp in remove_stale_temps(path):
                     log.info("removed %s, left by an interrupted write", tmp)
 
+    def _load_init_weights(self, path: Path) -> None:
+        """Fine-tuning: start from a model file's weights (architectures must match)."""
+        from ..models import check_state_dict, load_model
+
+        state = load_model(path).state_dict()
+        check_state_dict(self.model, state, f"network.init {path}")
+        self.model.load_state_dict({k: v.to(self.device) for k, v in state.items()})
+        log.info("initialised the network from %s", path)
+
     def _restore(self, ck: dict[str, Any]) -> None:
-        saved = ck.get("config", {})
+        try:  # re-validate: fields added since the checkpoint was written get their defaults
+            saved = TrainConfig.model_validate(ck.get("config", {})).model_dump(mode="json")
+        except ValueError:
+            raise ConfigError(
+                f"{self.ckpt_path}: the checkpoint's config is not valid any more"
+            ) from None
+        current = self.cfg.model_dump(mode="json")
+        saved["network"].pop("init", None)  # fine-tuning weights only matter at the start
+        current["network"].pop("init", None)
         for key in ("task", "network", "sde"):
-            if saved.get(key) != self.cfg.model_dump(mode="json").get(key):
+            if saved.get(key) != current.get(key):
                 raise ConfigError(
                     f"{self.ckpt_path}: the checkpoint's '{key}' differs from the config; cannot resume"
                 )
