@@ -117,7 +117,15 @@ def export(task: str, run: Path, sampler_arg: str | None) -> None:
         sampler, table = choose_sampler(net, task, IRSDE(**cfg["sde"]))
     print(f"{task}: default sampler {sampler}")
     provenance = dict(cfg.get("provenance") or {})
-    provenance |= {"sampler_selection": table, "training": training_summary(run), "metrics": {}}
+    phases = [training_summary(run)]
+    if run.name.endswith("-ft"):  # the phase-1 run it was initialised from
+        phases.insert(0, training_summary(run.with_name(run.name[: -len("-ft")])))
+    provenance |= {
+        "sampler_selection": table,
+        "training": phases[-1],
+        "training_phases": phases,
+        "metrics": {},
+    }
     out = weights_path(task)
     save_model(
         net, out, sde=cfg["sde"], task=task, sampler=sampler, provenance=provenance, half=True
@@ -235,7 +243,13 @@ def render_card(task: str, path: Path, cfg: dict, prov: dict, quality: dict) -> 
         f"lr {train_cfg.get('optim', {}).get('lr')}, cosine schedule with warm-up, EMA "
         f"{train_cfg.get('ema', {}).get('decay')}, loss `{train_cfg.get('loss', {}).get('type')}` "
         "(x0 matching with an x0-predicting network: see `irsde.losses`), "
-        f"{tr.get('steps')} steps on a 2-core CPU (1 thread, about {tr.get('steps_per_s') or 0:.1f} steps/s).",
+        " + ".join(f"{p.get('steps')}" for p in prov.get("training_phases", [tr]))
+        + f" steps on a 2-core CPU (1 thread, about {tr.get('steps_per_s') or 0:.1f} steps/s)"
+        + (
+            f"; phase 2 fine-tunes phase 1 with `configs/embedded/finetune/{task}.yml`."
+            if len(prov.get("training_phases", [])) > 1
+            else "."
+        ),
         "",
         f"Retrain: `make train-embedded TASK={task}` then `python scripts/finalize_embedded.py export {task}`, "
         f"`python benchmarks/quality.py --tasks {task} --json q.json`, "
@@ -288,7 +302,12 @@ def main() -> None:
     )
     ap.add_argument("--sampler", default=None, help="export: skip the search, NAME:STEPS")
     args = ap.parse_args()
-    run = args.run or REPO / "runs" / f"embedded-{args.task}"
+    if args.run is None:  # phase 2 (fine-tuned) when present, else phase 1
+        ft = REPO / "runs" / f"embedded-{args.task}-ft"
+        args.run = (
+            ft if (ft / "final.safetensors").exists() else REPO / "runs" / f"embedded-{args.task}"
+        )
+    run = args.run
     if args.stage == "export":
         export(args.task, run, args.sampler)
     else:
