@@ -9,6 +9,9 @@ With ``steps = T`` they reproduce the reference loops exactly; with fewer steps:
   the last transition lands on ``s = 0`` and returns ``x0_hat`` itself.
 - ``sde`` / ``ode`` take Euler(-Maruyama) steps whose length is the integrated
   ``theta`` between the visited timesteps (``sum(thetas[s+1..t]) dt``).
+- ``ddim`` (the posterior step with its noise replaced by the predicted one: deterministic)
+  and ``dpm2m`` (a second-order multistep exponential integrator of the probability-flow
+  ODE) are derived in ``docs/few-step-sampling.md``.
 
 A network is any callable ``net(x_t, mu, t) -> predicted noise`` with ``t`` a
 ``(B,)`` LongTensor. ``callback`` receives a dict per step (``i``, ``t``, ``s``,
@@ -278,13 +281,15 @@ SAMPLERS: dict[str, Callable[..., Tensor]] = {
     "posterior": sample_posterior,
     "sde": sample_sde,
     "ode": sample_ode,
+    "ddim": sample_ddim,
+    "dpm2m": sample_dpm2m,
 }
 
 
 def sample(
     net: Net, sde: IRSDE, mu: Tensor, sampler: str = "posterior", steps: int | None = None, **kwargs
 ) -> Tensor:
-    """Run the named sampler (``posterior``, ``sde`` or ``ode``)."""
+    """Run the named sampler (``posterior``, ``sde``, ``ode``, ``ddim`` or ``dpm2m``)."""
     try:
         fn = SAMPLERS[sampler]
     except KeyError:

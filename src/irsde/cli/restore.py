@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", required=True, type=Path, metavar="OUTDIR")
     p.add_argument("--task", help="task (denoise, derain, deblur, sr4, inpaint, dehaze)")
     p.add_argument("--model", type=Path, metavar="PATH", help=".safetensors or reference .pth")
-    p.add_argument("--sampler", default=None, help="posterior (default), sde or ode")
+    p.add_argument("--sampler", default=None, help="posterior (default), sde, ode, ddim or dpm2m")
     p.add_argument("--steps", type=int, default=None, help="network evaluations (default: T)")
     p.add_argument("--spacing", default="uniform", help="uniform, quadratic or sigma")
     p.add_argument("--seed", type=int, default=0)

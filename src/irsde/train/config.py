@@ -98,7 +98,7 @@ class EMAConfig(_Strict):
 
 
 class SamplerConfig(_Strict):
-    name: Literal["posterior", "sde", "ode"] = "posterior"
+    name: Literal["posterior", "sde", "ode", "ddim", "dpm2m"] = "posterior"
     steps: int | None = Field(None, ge=1)
     spacing: Literal["uniform", "quadratic", "sigma"] = "uniform"
 

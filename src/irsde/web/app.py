@@ -11,7 +11,7 @@ JSON API (every error is ``{"error": "one readable line"}`` with a 4xx/5xx statu
     GET    /api/examples              [{name, width, height, url}, ...]
     GET    /api/examples/{name}       a bundled example image (astronaut.png, ...)
     POST   /api/restore               multipart form: image=<file> or example=<name>,
-                                      model, sampler (posterior|sde|ode), steps, seed,
+                                      model, sampler (posterior|sde|ode|ddim|dpm2m), steps, seed,
                                       samples, degrade (1: degrade the image for the
                                       model's task first) -> 202 {id, status_url, ...}
                                       413 too large, 400 invalid, 503 queue full
