@@ -22,8 +22,19 @@ def run(args: argparse.Namespace) -> int:
 
     entries = available_models()
     if args.json:
-        rows = [{"name": e.name, "task": e.task, "path": str(e.path), "size_bytes": e.size_bytes, "arch": e.arch,
-                 "params": e.params, "sampler": e.sampler, "metrics": e.metrics} for e in entries]
+        rows = [
+            {
+                "name": e.name,
+                "task": e.task,
+                "path": str(e.path),
+                "size_bytes": e.size_bytes,
+                "arch": e.arch,
+                "params": e.params,
+                "sampler": e.sampler,
+                "metrics": e.metrics,
+            }
+            for e in entries
+        ]
         print(json.dumps(rows, indent=2))
         return 0
     if not entries:
@@ -35,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     for e in entries:
         s = e.sampler or {}
         sampler = f"{s.get('name', '?')}/{s.get('steps') or 'T'}"
-        print(f"{e.name:<10} {e.task:<9} {e.size_bytes / 1e6:>6.1f}MB {e.params or 0:>9,}  {sampler:<16} "
-              f"{_metric(e, 'psnr_y'):>7} {_metric(e, 'baseline_psnr_y'):>8}")
+        print(
+            f"{e.name:<10} {e.task:<9} {e.size_bytes / 1e6:>6.1f}MB {e.params or 0:>9,}  {sampler:<16} "
+            f"{_metric(e, 'psnr_y'):>7} {_metric(e, 'baseline_psnr_y'):>8}"
+        )
     return 0

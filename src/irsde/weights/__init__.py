@@ -72,5 +72,7 @@ def default_model_path(task: str, folder: Path = WEIGHTS_DIR) -> Path:
     path = folder / f"{task}.safetensors"
     if not path.is_file():
         have = ", ".join(e.task for e in available_models(folder)) or "none"
-        raise UsageError(f"no embedded model for task '{task}' (embedded: {have}); pass --model PATH")
+        raise UsageError(
+            f"no embedded model for task '{task}' (embedded: {have}); pass --model PATH"
+        )
     return path
