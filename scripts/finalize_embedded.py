@@ -212,6 +212,27 @@ def verdict(metrics: dict) -> str:
     )
 
 
+def recipe_line(task: str, cfg: dict, phases: list[dict]) -> str:
+    """How the shipped weights were trained, phase by phase."""
+    data, optim = cfg.get("data", {}), cfg.get("optim", {})
+    common = (
+        f"{optim.get('type')}, cosine schedule with warm-up, EMA {cfg.get('ema', {}).get('decay')}, "
+        f"loss `{cfg.get('loss', {}).get('type')}` (x0 matching with an x0-predicting network, see "
+        "`irsde.losses`), on a 2-core CPU with 1 thread per run"
+    )
+    last = (
+        f"{data.get('train', {}).get('crop')}px crops, batch {data.get('batch_size')}, "
+        f"lr {optim.get('lr')}, {phases[-1].get('steps')} steps "
+        f"(about {phases[-1].get('steps_per_s') or 0:.1f} steps/s)"
+    )
+    if len(phases) == 1:
+        return f"`configs/embedded/{task}.yml`: {last}; {common}."
+    return (
+        f"Phase 1, `configs/embedded/{task}.yml`: {phases[0].get('steps')} steps from scratch; "
+        f"phase 2, `configs/embedded/finetune/{task}.yml`, starting from phase 1's weights: {last}; {common}."
+    )
+
+
 def render_card(task: str, path: Path, cfg: dict, prov: dict, quality: dict) -> str:
     tr = prov.get("training", {})
     train_cfg = prov.get("config", {})
@@ -238,24 +259,12 @@ def render_card(task: str, path: Path, cfg: dict, prov: dict, quality: dict) -> 
         "",
         "## Recipe",
         "",
-        f"Config `configs/embedded/{task}.yml`: {train_cfg.get('data', {}).get('train', {}).get('crop')}px crops, "
-        f"batch {train_cfg.get('data', {}).get('batch_size')}, {train_cfg.get('optim', {}).get('type')} "
-        f"lr {train_cfg.get('optim', {}).get('lr')}, cosine schedule with warm-up, EMA "
-        f"{train_cfg.get('ema', {}).get('decay')}, loss `{train_cfg.get('loss', {}).get('type')}` "
-        "(x0 matching with an x0-predicting network: see `irsde.losses`), "
-        " + ".join(f"{p.get('steps')}" for p in prov.get("training_phases", [tr]))
-        + f" steps on a 2-core CPU (1 thread, about {tr.get('steps_per_s') or 0:.1f} steps/s)"
-        + (
-            f"; phase 2 fine-tunes phase 1 with `configs/embedded/finetune/{task}.yml`."
-            if len(prov.get("training_phases", [])) > 1
-            else "."
-        ),
+        recipe_line(task, train_cfg, prov.get("training_phases") or [tr]),
         "",
-        f"Retrain: `make train-embedded TASK={task}` then `python scripts/finalize_embedded.py export {task}`, "
-        f"`python benchmarks/quality.py --tasks {task} --json q.json`, "
-        f"`python scripts/finalize_embedded.py card {task} --quality q.json`.",
+        f"Retrain: `make train-embedded TASK={task}` (both phases, then the export, the held-out "
+        "evaluation and this card).",
         "",
-        "Training log (from `metrics.csv`): loss "
+        "Training log of the last phase (`metrics.csv`): loss "
         f"{tr.get('first_loss', 0):.4f} at the first log -> {tr.get('final_loss', 0):.4f} at the end; "
         "validation PSNR (4 crops of training photos, 5-step posterior sampler) "
         + ", ".join(f"{v:.2f} dB @ {s}" for s, v in vals[:: max(1, len(vals) // 6)] + vals[-1:])
