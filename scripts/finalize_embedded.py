@@ -212,6 +212,21 @@ def verdict(metrics: dict) -> str:
     )
 
 
+def retrain_line(task: str, phases: int) -> str:
+    if phases > 1:
+        return (
+            f"Retrain: `make train-embedded TASK={task}` (both phases, then the export, the held-out "
+            "evaluation and this card)."
+        )
+    return (
+        f"Retrain: `irsde train configs/embedded/{task}.yml --out runs/embedded-{task}`, then "
+        f"`python scripts/finalize_embedded.py export {task} --run runs/embedded-{task}`, "
+        f"`python benchmarks/quality.py --tasks {task} --json q.json`, "
+        f"`python scripts/finalize_embedded.py card {task} --quality q.json` "
+        f"(`make train-embedded TASK={task}` adds the phase-2 fine-tuning)."
+    )
+
+
 def recipe_line(task: str, cfg: dict, phases: list[dict]) -> str:
     """How the shipped weights were trained, phase by phase."""
     data, optim = cfg.get("data", {}), cfg.get("optim", {})
@@ -261,8 +276,7 @@ def render_card(task: str, path: Path, cfg: dict, prov: dict, quality: dict) -> 
         "",
         recipe_line(task, train_cfg, prov.get("training_phases") or [tr]),
         "",
-        f"Retrain: `make train-embedded TASK={task}` (both phases, then the export, the held-out "
-        "evaluation and this card).",
+        retrain_line(task, len(prov.get("training_phases") or [tr])),
         "",
         "Training log of the last phase (`metrics.csv`): loss "
         f"{tr.get('first_loss', 0):.4f} at the first log -> {tr.get('final_loss', 0):.4f} at the end; "
