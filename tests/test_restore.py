@@ -289,7 +289,18 @@ def test_cli_reference_pth_says_which_settings_were_assumed(tmp_path, model_file
     assert "assumed max_sigma=10.0, T=100, schedule=cosine, eps=0.005" in capsys.readouterr().err
 
 
-def test_cli_task_without_model_needs_model(tmp_path, capsys):
+def test_cli_task_uses_the_embedded_model(tmp_path, capsys):
+    make_inputs(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    assert main(["restore", str(tmp_path / "in"), "-o", str(out), "--task", "derain"]) == 0
+    assert len(list(out.iterdir())) == 1
+
+
+def test_cli_task_without_embedded_model_needs_model(tmp_path, capsys, monkeypatch):
+    import irsde.weights
+
+    monkeypatch.setattr(irsde.weights, "WEIGHTS_DIR", tmp_path / "empty")
+    (tmp_path / "empty").mkdir()
     make_inputs(tmp_path / "in", 1)
     assert (
         main(["restore", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--task", "derain"])

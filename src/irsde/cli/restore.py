@@ -103,17 +103,10 @@ def _model_path(args: argparse.Namespace) -> Path:
     if args.model is not None:
         return args.model
     if args.task is None:
-        raise UsageError("give --model PATH (and --task for a reference .pth checkpoint)")
-    try:
-        from ..weights import default_model_path  # type: ignore[attr-defined]
-    except ImportError:
-        default_model_path = None
-    path = default_model_path(args.task) if default_model_path else None
-    if path is None:
-        raise UsageError(
-            f"no built-in model for task {args.task!r} in this version; --model PATH is required"
-        )
-    return Path(path)
+        raise UsageError("give --task TASK (embedded model) or --model PATH")
+    from ..weights import default_model_path
+
+    return default_model_path(args.task)
 
 
 def _masks(mask: Path | None) -> Path | dict[str, Path] | None:

@@ -59,16 +59,17 @@ def _numel(shape: list[int]) -> int:
     return n
 
 
-def available_models(folder: Path = WEIGHTS_DIR) -> list[ModelEntry]:
-    """The embedded models, sorted by name."""
-    return [_read_entry(p) for p in sorted(folder.glob("*.safetensors"))]
+def available_models(folder: Path | None = None) -> list[ModelEntry]:
+    """The embedded models (or those in ``folder``), sorted by name."""
+    return [_read_entry(p) for p in sorted((folder or WEIGHTS_DIR).glob("*.safetensors"))]
 
 
-def default_model_path(task: str, folder: Path = WEIGHTS_DIR) -> Path:
+def default_model_path(task: str, folder: Path | None = None) -> Path:
     """The embedded model file for ``task``; a :class:`UsageError` when there is none."""
     from ..tasks import get_task
 
     get_task(task)  # validates the name
+    folder = folder or WEIGHTS_DIR
     path = folder / f"{task}.safetensors"
     if not path.is_file():
         have = ", ".join(e.task for e in available_models(folder)) or "none"

@@ -1,0 +1,38 @@
+"""The embedded models: present for every task, small, self-describing, usable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from irsde.cli import main
+from irsde.restore import Restorer
+from irsde.tasks import TASKS
+from irsde.weights import available_models, default_model_path
+
+
+def test_every_task_has_a_small_self_describing_model():
+    entries = {e.task: e for e in available_models()}
+    assert set(entries) == set(TASKS)
+    assert sum(e.size_bytes for e in entries.values()) < 50e6
+    for task, e in entries.items():
+        assert e.size_bytes < 5e6, task
+        assert e.sampler and e.sampler["steps"] >= 1
+        assert "psnr_y" in e.metrics and e.card.exists()
+        assert default_model_path(task) == e.path
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_embedded_model_restores_a_small_image(task):
+    rng = np.random.default_rng(0)
+    img = rng.random((24, 20, 3)).astype(np.float32)
+    out = Restorer(default_model_path(task), task=task).restore(img)
+    scale = TASKS[task].scale
+    assert out.shape == (24 * scale, 20 * scale, 3)
+    assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+
+
+def test_models_command_lists_every_task(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert all(task in out for task in TASKS)
