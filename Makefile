@@ -36,7 +36,8 @@ train-embedded: dev
 	@test -n "$(TASK)" || (echo "usage: make train-embedded TASK=denoise|sr4|deblur|derain|dehaze|inpaint" && exit 2)
 	test -d datasets/skimage-train || $(BIN)/python scripts/prepare_training_photos.py datasets/skimage-train
 	$(BIN)/irsde train configs/embedded/$(TASK).yml --out runs/embedded-$(TASK)
-	$(BIN)/irsde train configs/embedded/finetune/$(TASK).yml --out runs/embedded-$(TASK)-ft
+	test ! -f configs/embedded/finetune/$(TASK).yml || $(BIN)/irsde train configs/embedded/finetune/$(TASK).yml --out runs/embedded-$(TASK)-ft
+	test ! -f configs/embedded/finetune2/$(TASK).yml || $(BIN)/irsde train configs/embedded/finetune2/$(TASK).yml --out runs/embedded-$(TASK)-ft2
 	$(BIN)/python scripts/finalize_embedded.py export $(TASK)
 	$(BIN)/python benchmarks/quality.py --tasks $(TASK) --json runs/quality-$(TASK).json --md runs/quality-$(TASK).md
 	$(BIN)/python scripts/finalize_embedded.py card $(TASK) --quality runs/quality-$(TASK).json

@@ -105,6 +105,32 @@ def weights_path(task: str) -> Path:
     return REPO / "src" / "irsde" / "weights" / f"{task}.safetensors"
 
 
+PHASE_CONFIGS = {
+    "": "configs/embedded/{t}.yml",
+    "-ft": "configs/embedded/finetune/{t}.yml",
+    "-ft2": "configs/embedded/finetune2/{t}.yml",
+}
+
+
+def run_chain(run: Path) -> list[Path]:
+    """The run and the runs it was fine-tuned from (``network.init``), oldest first."""
+    import yaml
+
+    chain = [run]
+    while True:
+        cfg = yaml.safe_load((chain[0] / "config.yml").read_text())
+        init = (cfg.get("network") or {}).get("init")
+        if not init:
+            return chain
+        parent = Path(init).parent
+        chain.insert(0, parent if parent.is_absolute() else (REPO / parent).resolve())
+
+
+def phase_config(task: str, run_name: str) -> str:
+    suffix = run_name[len(f"embedded-{task}") :]
+    return PHASE_CONFIGS.get(suffix, "?").format(t=task)
+
+
 def export(task: str, run: Path, sampler_arg: str | None) -> None:
     """Choose the default sampler, write the fp16 model file with its provenance."""
     net = load_model(run / "final.safetensors")
@@ -117,9 +143,7 @@ def export(task: str, run: Path, sampler_arg: str | None) -> None:
         sampler, table = choose_sampler(net, task, IRSDE(**cfg["sde"]))
     print(f"{task}: default sampler {sampler}")
     provenance = dict(cfg.get("provenance") or {})
-    phases = [training_summary(run)]
-    if run.name.endswith("-ft"):  # the phase-1 run it was initialised from
-        phases.insert(0, training_summary(run.with_name(run.name[: -len("-ft")])))
+    phases = [training_summary(r) | {"run": r.name} for r in run_chain(run)]
     provenance |= {
         "sampler_selection": table,
         "training": phases[-1],
@@ -212,18 +236,16 @@ def verdict(metrics: dict) -> str:
     )
 
 
-def retrain_line(task: str, phases: int) -> str:
-    if phases > 1:
-        return (
-            f"Retrain: `make train-embedded TASK={task}` (both phases, then the export, the held-out "
-            "evaluation and this card)."
-        )
+def retrain_line(task: str, phases: list[dict]) -> str:
+    train = "; ".join(
+        f"`irsde train {phase_config(task, p.get('run', ''))} --out runs/{p.get('run')}`"
+        for p in phases
+    )
     return (
-        f"Retrain: `irsde train configs/embedded/{task}.yml --out runs/embedded-{task}`, then "
-        f"`python scripts/finalize_embedded.py export {task} --run runs/embedded-{task}`, "
+        f"Retrain: {train}; then `python scripts/finalize_embedded.py export {task}`, "
         f"`python benchmarks/quality.py --tasks {task} --json q.json`, "
         f"`python scripts/finalize_embedded.py card {task} --quality q.json` "
-        f"(`make train-embedded TASK={task}` adds the phase-2 fine-tuning)."
+        f"(`make train-embedded TASK={task}` runs all of it)."
     )
 
 
@@ -240,12 +262,16 @@ def recipe_line(task: str, cfg: dict, phases: list[dict]) -> str:
         f"lr {optim.get('lr')}, {phases[-1].get('steps')} steps "
         f"(about {phases[-1].get('steps_per_s') or 0:.1f} steps/s)"
     )
-    if len(phases) == 1:
-        return f"`configs/embedded/{task}.yml`: {last}; {common}."
-    return (
-        f"Phase 1, `configs/embedded/{task}.yml`: {phases[0].get('steps')} steps from scratch; "
-        f"phase 2, `configs/embedded/finetune/{task}.yml`, starting from phase 1's weights: {last}; {common}."
+    earlier = [
+        f"phase {i + 1}, `{phase_config(task, p.get('run', ''))}`: {p.get('steps')} steps"
+        + (" from scratch" if i == 0 else " from the previous phase's weights")
+        for i, p in enumerate(phases[:-1])
+    ]
+    final = f"phase {len(phases)}, `{phase_config(task, phases[-1].get('run', ''))}`" + (
+        " from scratch" if len(phases) == 1 else " from the previous phase's weights"
     )
+    text = "; ".join([*earlier, f"{final}: {last}"])
+    return text[0].upper() + text[1:] + f"; {common}."
 
 
 def render_card(task: str, path: Path, cfg: dict, prov: dict, quality: dict) -> str:
@@ -276,7 +302,7 @@ def render_card(task: str, path: Path, cfg: dict, prov: dict, quality: dict) -> 
         "",
         recipe_line(task, train_cfg, prov.get("training_phases") or [tr]),
         "",
-        retrain_line(task, len(prov.get("training_phases") or [tr])),
+        retrain_line(task, prov.get("training_phases") or [tr]),
         "",
         "Training log of the last phase (`metrics.csv`): loss "
         f"{tr.get('first_loss', 0):.4f} at the first log -> {tr.get('final_loss', 0):.4f} at the end; "
@@ -325,11 +351,9 @@ def main() -> None:
     )
     ap.add_argument("--sampler", default=None, help="export: skip the search, NAME:STEPS")
     args = ap.parse_args()
-    if args.run is None:  # phase 2 (fine-tuned) when present, else phase 1
-        ft = REPO / "runs" / f"embedded-{args.task}-ft"
-        args.run = (
-            ft if (ft / "final.safetensors").exists() else REPO / "runs" / f"embedded-{args.task}"
-        )
+    if args.run is None:  # the latest phase that finished
+        runs = [REPO / "runs" / f"embedded-{args.task}{suffix}" for suffix in ("-ft2", "-ft", "")]
+        args.run = next((r for r in runs if (r / "final.safetensors").exists()), runs[-1])
     run = args.run
     if args.stage == "export":
         export(args.task, run, args.sampler)

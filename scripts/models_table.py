@@ -1,6 +1,6 @@
 """Print the Markdown table of the embedded models' measured quality (for the README).
 
-    python scripts/models_table.py
+python scripts/models_table.py
 """
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from irsde.weights import available_models
 
 
 def main() -> None:
-    print("| task | model | size | default sampler | degradation | input | irsde | best classical |")
+    print(
+        "| task | model | size | default sampler | degradation | input | irsde | best classical |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for e in available_models():
         s = e.sampler or {}
@@ -18,8 +20,10 @@ def main() -> None:
             best = d.get("best_classical_psnr_y")
             mine = d["model"]["psnr_y"]
             mark = "**" if best is None or mine > best else ""
-            print(f"| {e.task} | `{e.path.name}` | {e.size_bytes / 1e6:.1f} MB | {s.get('name')} {s.get('steps')} NFE "
-                  f"| {deg} | {inp} | {mark}{mine:.2f}{mark} | {d.get('best_classical')} {best:.2f} |")
+            print(
+                f"| {e.task} | `{e.path.name}` | {e.size_bytes / 1e6:.1f} MB | {s.get('name')} {s.get('steps')} NFE "
+                f"| {deg} | {inp} | {mark}{mine:.2f}{mark} | {d.get('best_classical')} {best:.2f} |"
+            )
 
 
 if __name__ == "__main__":
