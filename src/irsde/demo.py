@@ -15,7 +15,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .io import image_to_tensor, read_image, sample_images_dir, tensor_to_image, write_image
+from .io import (
+    image_to_tensor,
+    read_image,
+    sample_images_dir,
+    tensor_to_image,
+    to_uint8,
+    write_image,
+)
 from .metrics import psnr
 from .samplers import sample
 from .sde import IRSDE
@@ -65,7 +72,9 @@ def oracle_demo(
             oracle, sde, mu, name, steps, generator=torch.Generator().manual_seed(seed), callback=cb
         )
 
-    to8 = lambda x: (tensor_to_image(x).clip(0, 1) * 255 + 0.5).astype(np.uint8)  # noqa: E731
+    def to8(x: torch.Tensor) -> np.ndarray:
+        return to_uint8(tensor_to_image(x))
+
     gt8 = to8(x0)
     scores = {k: psnr(to8(v), gt8) for k, v in restored.items()}
     psnr_lq = psnr(to8(mu), gt8)
@@ -128,7 +137,6 @@ def embedded_demo(
     import matplotlib.pyplot as plt
 
     from .degrade import synthesize
-    from .io import to_uint8
     from .restore import Restorer
     from .weights import available_models
 

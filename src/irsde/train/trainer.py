@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 
 from .. import __version__
 from ..errors import ConfigError, IrsdeError
+from ..io import tensor_to_image, to_uint8
 from ..losses import ml_matching_loss, noise_matching_loss, sample_training_state, x0_matching_loss
 from ..metrics import psnr, ssim
 from ..samplers import sample
@@ -360,7 +361,7 @@ class Trainer:
             out = sample(
                 model, self.sde, mu, vs.name, vs.steps, spacing=vs.spacing, generator=gen
             ).clamp(0, 1)
-            a, b = _to_uint8(out), _to_uint8(x0)
+            a, b = to_uint8(tensor_to_image(out)), to_uint8(tensor_to_image(x0))
             psnrs.append(psnr(a, b))
             ssims.append(ssim(a, b) if min(a.shape[:2]) >= 11 else float("nan"))
             if i < 2 and self.runlog is not None:
@@ -456,12 +457,6 @@ class Trainer:
 
     def close(self) -> None:
         dist_utils.cleanup()
-
-
-def _to_uint8(x: torch.Tensor):
-    return (x[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(
-        "uint8"
-    )
 
 
 def _to_list(obj: Any) -> Any:

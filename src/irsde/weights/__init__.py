@@ -8,6 +8,7 @@ measured metrics. Nothing is ever downloaded.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ def _read_entry(path: Path) -> ModelEntry:
 
     with safe_open(str(path), framework="pt") as f:
         meta = json.loads((f.metadata() or {}).get("irsde", "{}"))
-        params = sum(_numel(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118
+        params = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118
     prov = meta.get("provenance") or {}
     return ModelEntry(
         name=path.stem,
@@ -50,13 +51,6 @@ def _read_entry(path: Path) -> ModelEntry:
         sampler=meta.get("sampler"),
         metrics=prov.get("metrics") or {},
     )
-
-
-def _numel(shape: list[int]) -> int:
-    n = 1
-    for s in shape:
-        n *= int(s)
-    return n
 
 
 def available_models(folder: Path | None = None) -> list[ModelEntry]:
