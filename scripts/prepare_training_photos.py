@@ -5,6 +5,11 @@ bundled with irsde as samples (astronaut, coffee, chelsea) are held out for test
 are excluded here (``skimage.data.cat`` is the same photo as ``chelsea``).
 
     python scripts/prepare_training_photos.py datasets/skimage-train
+    python scripts/prepare_training_photos.py --more datasets/more-photos
+
+``--more`` writes three further color photos that ship with packages instead: scikit-learn's
+``china`` and ``flower`` (``sklearn.datasets.load_sample_images``) and matplotlib's
+``grace_hopper`` sample; the later fine-tuning phases add them to the training mix.
 """
 
 from __future__ import annotations
@@ -30,22 +35,44 @@ TRAIN_PHOTOS = (
     "gravel",
 )
 HELD_OUT = ("astronaut", "coffee", "chelsea", "cat")
+MORE_PHOTOS = ("china", "flower", "grace_hopper")
+
+
+def more_photos() -> dict[str, np.ndarray]:
+    """scikit-learn's two sample photos and matplotlib's Grace Hopper portrait."""
+    import matplotlib.cbook
+    from sklearn.datasets import load_sample_images
+
+    samples = load_sample_images()
+    photos = {Path(f).stem: img for f, img in zip(samples.filenames, samples.images)}
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
+        photos["grace_hopper"] = np.asarray(Image.open(f).convert("RGB"))
+    return {name: photos[name] for name in MORE_PHOTOS}
+
+
+def skimage_photos() -> dict[str, np.ndarray]:
+    """The scikit-image photos listed in ``TRAIN_PHOTOS``."""
+    import skimage.data
+
+    photos = {}
+    for name in TRAIN_PHOTOS:
+        if name.startswith("motorcycle"):
+            photos[name] = skimage.data.stereo_motorcycle()[0 if name.endswith("left") else 1]
+        else:
+            photos[name] = getattr(skimage.data, name)()
+    return photos
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
+    parser.add_argument("--more", action="store_true", help="the scikit-learn/matplotlib photos")
     args = parser.parse_args()
-    import skimage.data
-
+    photos = more_photos() if args.more else skimage_photos()
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in TRAIN_PHOTOS:
-        if name.startswith("motorcycle"):
-            img = skimage.data.stereo_motorcycle()[0 if name.endswith("left") else 1]
-        else:
-            img = getattr(skimage.data, name)()
+    for name, img in photos.items():
         Image.fromarray(np.asarray(img, dtype=np.uint8)).save(args.out / f"{name}.png")
-    print(f"wrote {len(TRAIN_PHOTOS)} photos to {args.out}")
+    print(f"wrote {len(photos)} photos to {args.out}")
 
 
 if __name__ == "__main__":

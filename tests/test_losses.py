@@ -19,6 +19,28 @@ def test_training_state_shapes_and_range(pair, gen):
     torch.testing.assert_close(x_t, sde.q_sample(x0, mu, t, noise))
 
 
+def test_final_fraction_draws_t_equal_T_that_often():
+    sde = IRSDE(10, 100)
+    x0 = torch.zeros(4000, 1, 1, 1)
+    gen = torch.Generator().manual_seed(0)
+    _, t, _ = sample_training_state(sde, x0, x0, gen, final_fraction=0.5)
+    share = float((t == 100).float().mean())
+    assert 0.47 < share < 0.53  # 0.5 + 0.5 / 100 expected
+    _, t, _ = sample_training_state(sde, x0[:8], x0[:8], gen, final_fraction=1.0)
+    assert bool((t == 100).all())
+    with pytest.raises(ValueError, match="final_fraction"):
+        sample_training_state(sde, x0, x0, gen, final_fraction=1.5)
+
+
+def test_final_fraction_zero_keeps_the_random_stream():
+    sde = IRSDE(10, 100)
+    x0 = torch.rand(3, 3, 4, 4)
+    a = sample_training_state(sde, x0, x0, torch.Generator().manual_seed(1))
+    b = sample_training_state(sde, x0, x0, torch.Generator().manual_seed(1), final_fraction=0.0)
+    for u, v in zip(a, b, strict=True):
+        assert torch.equal(u, v)
+
+
 def test_oracle_noise_gives_small_ml_loss_and_wrong_noise_larger(pair, gen):
     x0, mu = pair
     sde = IRSDE(10, 100)

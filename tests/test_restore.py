@@ -11,8 +11,9 @@ from PIL import Image
 from torch import nn
 
 from irsde.cli import main
+from irsde.errors import UsageError
 from irsde.io import load_image, save_image, to_uint8, to_uint16
-from irsde.restore import Restorer, TiledNet, tile_starts
+from irsde.restore import Restorer, TiledNet, dihedral, tile_starts, undo_dihedral
 
 SDE = {"max_sigma": 10, "T": 20, "schedule": "cosine", "eps": 0.005}
 RNG = np.random.default_rng(0)
@@ -150,6 +151,58 @@ def test_samples_give_mean_and_std():
     r = Restorer(LocalNet(), steps=3, device="cpu", samples=3)
     ((res, std),) = r.restore_rgb([smooth_image(16, 20)])
     assert res.shape == (16, 20, 3) and std.shape == (16, 20) and std.max() > 0
+
+
+def test_dihedral_views_are_distinct_and_invertible():
+    x = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5)
+    views = [dihedral(x, k) for k in range(8)]
+    assert len({tuple(v.flatten().tolist()) + tuple(v.shape) for v in views}) == 8
+    for k, v in enumerate(views):
+        assert torch.equal(undo_dihedral(v, k), x)
+
+
+class X0Net(nn.Module):
+    """Predicts the clean image ``f(mu)`` (returned as the equivalent noise), so that the
+    1-step posterior sampler, whose last state is its x0 estimate, outputs ``f(mu)``."""
+
+    def __init__(self, f, ensemble: int | None = None) -> None:
+        super().__init__()
+        from irsde import IRSDE
+
+        self.f, self.sde = f, IRSDE(**SDE)
+        self.irsde_config = {"sde": dict(SDE), "sampler": {"ensemble": ensemble or 1}}
+
+    def forward(self, x, mu, t):
+        return self.sde.noise_from_x0(x, self.f(mu), mu, t)
+
+
+def by_row(mu):  # not flip-equivariant: depends on each pixel's row
+    return mu + torch.linspace(0, 1, mu.shape[-2]).view(1, 1, -1, 1)
+
+
+ONE_STEP = {"sampler": "posterior", "steps": 1, "device": "cpu"}
+
+
+def test_ensemble_averages_the_views_mapped_back():
+    mu = torch.from_numpy(smooth_image(12, 16)).permute(2, 0, 1)[None]
+    plain, _ = Restorer(X0Net(by_row), ensemble=1, **ONE_STEP).run(mu)
+    torch.testing.assert_close(plain, by_row(mu), atol=1e-4, rtol=0)
+    want = torch.stack([undo_dihedral(by_row(dihedral(mu, k)), k) for k in range(4)]).mean(0)
+    r = Restorer(X0Net(by_row, ensemble=4), **ONE_STEP)  # the model's recommendation
+    assert r.ensemble == 4
+    got, std = r.run(mu)
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
+    assert std is None and (got - plain).abs().max() > 0.1
+
+
+def test_ensemble_of_an_equivariant_net_changes_nothing():
+    mu = torch.from_numpy(smooth_image(12, 16)).permute(2, 0, 1)[None]
+    square = X0Net(lambda m: m.square())
+    one, _ = Restorer(square, ensemble=1, **ONE_STEP).run(mu)
+    eight, _ = Restorer(square, ensemble=8, **ONE_STEP).run(mu)
+    torch.testing.assert_close(one, eight, atol=1e-4, rtol=0)
+    with pytest.raises(UsageError, match="ensemble"):
+        Restorer(square, ensemble=3, **ONE_STEP)
 
 
 # ---------------------------------------------------------------------------- command line

@@ -21,14 +21,27 @@ Reduction = Literal["mean", "sum", "none"]
 
 
 def sample_training_state(
-    sde: IRSDE, x0: Tensor, mu: Tensor, generator: torch.Generator | None = None
+    sde: IRSDE,
+    x0: Tensor,
+    mu: Tensor,
+    generator: torch.Generator | None = None,
+    final_fraction: float = 0.0,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Draw ``t ~ U{1..T}`` per sample and ``x_t`` from the closed-form marginal.
 
+    ``final_fraction`` of the samples (on average) take ``t = T`` instead: the state the
+    first network call of every sampler sees, and the only one a 1-NFE sampler sees.
     Returns ``(x_t, t, noise)`` with ``t`` a ``(B,)`` LongTensor.
     """
+    if not 0.0 <= final_fraction <= 1.0:
+        raise ValueError(f"final_fraction must be in [0, 1], got {final_fraction}")
     dev = generator.device if generator is not None else x0.device
-    t = torch.randint(1, sde.T + 1, (x0.shape[0],), generator=generator, device=dev).to(x0.device)
+    b = x0.shape[0]
+    t = torch.randint(1, sde.T + 1, (b,), generator=generator, device=dev)
+    if final_fraction > 0.0:
+        at_end = torch.rand((b,), generator=generator, device=dev) < final_fraction
+        t = torch.where(at_end, torch.full_like(t, sde.T), t)
+    t = t.to(x0.device)
     noise = torch.randn(x0.shape, generator=generator, device=dev, dtype=x0.dtype).to(x0.device)
     return sde.q_sample(x0, mu, t, noise), t, noise
 

@@ -48,7 +48,7 @@ WRAPPER_KEYS = (
 )
 #: prefixes added by DataParallel / DistributedDataParallel / torch.compile
 STRIP_PREFIXES = ("module.", "_orig_mod.")
-DEFAULT_SAMPLER = {"name": "posterior", "steps": None, "spacing": "uniform"}
+DEFAULT_SAMPLER = {"name": "posterior", "steps": None, "spacing": "uniform", "ensemble": 1}
 _MAX_LISTED = 3
 
 PathLike = str | os.PathLike
@@ -73,7 +73,7 @@ def save_model(
         sde: SDE settings, a dict for ``IRSDE(**sde)`` or an ``IRSDE``; defaults to the
             task's reference settings when ``task`` is given.
         task: task name (see :mod:`irsde.tasks`) or None.
-        sampler: recommended sampler, a name or ``{"name", "steps", "spacing"}``.
+        sampler: recommended sampler, a name or ``{"name", "steps", "spacing", "ensemble"}``.
         provenance: free-form JSON-serialisable facts (source, training run, ...).
         half: store float16 weights (they are loaded back as float32).
 

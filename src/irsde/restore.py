@@ -266,6 +266,32 @@ def _per_item_noise(gens: Sequence[torch.Generator]) -> NoiseFn:
     return draw
 
 
+#: geometric self-ensemble sizes: identity, + horizontal flip, + vertical flips, + transposes
+ENSEMBLE_SIZES = (1, 2, 4, 8)
+
+
+def dihedral(x: Tensor, k: int) -> Tensor:
+    """View ``k`` (0..7) of ``(..., H, W)``: bit 0 flips W, bit 1 flips H, bit 2 transposes."""
+    if k & 1:
+        x = x.flip(-1)
+    if k & 2:
+        x = x.flip(-2)
+    if k & 4:
+        x = x.transpose(-2, -1)
+    return x
+
+
+def undo_dihedral(x: Tensor, k: int) -> Tensor:
+    """The inverse of :func:`dihedral`."""
+    if k & 4:
+        x = x.transpose(-2, -1)
+    if k & 2:
+        x = x.flip(-2)
+    if k & 1:
+        x = x.flip(-1)
+    return x
+
+
 def upscale_for_sr(img: np.ndarray, scale: int = 4) -> np.ndarray:
     """Bicubic ``scale``-times upscaling used as ``mu`` for super-resolution.
 
@@ -347,6 +373,8 @@ class Restorer:
         device: ``"auto"`` (CUDA > MPS > CPU), ``"cpu"``, ``"cuda"``, ...
         seed: seed of every image's random stream.
         samples: posterior samples per image; above 1 the mean and a std map are returned.
+        ensemble: geometric self-ensemble: 1, 2, 4 or 8 flips/transposes of the input, each
+            restored and mapped back, averaged; None: the model's recommendation, else 1.
         task: task name (pre/post-processing; SDE defaults for models without settings).
         sde: an :class:`IRSDE` or a dict of overrides (``max_sigma``, ``T``, ...).
         tile_batch: tiles per network call; image_batch: small equal-sized images per batch.
@@ -365,6 +393,7 @@ class Restorer:
         device: str | torch.device = "auto",
         seed: int = 0,
         samples: int = 1,
+        ensemble: int | None = None,
         task: str | None = None,
         sde: IRSDE | dict | None = None,
         tile_batch: int = 4,
@@ -398,6 +427,10 @@ class Restorer:
         if samples < 1:
             raise UsageError(f"samples must be at least 1, got {samples}")
         self.samples = int(samples)
+        ensemble = rec.get("ensemble", 1) if ensemble is None else ensemble
+        if ensemble not in ENSEMBLE_SIZES:
+            raise UsageError(f"ensemble must be one of {ENSEMBLE_SIZES}, got {ensemble}")
+        self.ensemble = int(ensemble)
         self.seed = int(seed)
         self.image_batch = max(1, int(image_batch))
         cuda = self.device.type == "cuda"
@@ -439,6 +472,7 @@ class Restorer:
         """One line: sampler, steps, SDE, device."""
         return (
             f"{self.sampler} sampler, {len(self.timesteps)} steps ({self.spacing}), "
+            f"{'' if self.ensemble == 1 else f'x{self.ensemble} self-ensemble, '}"
             f"{self.sde!r}, task {self.task or 'unspecified'}, device {self.device}"
         )
 
@@ -477,22 +511,25 @@ class Restorer:
         gens = [torch.Generator().manual_seed(self.seed) for _ in range(mu.shape[0])]
         noise_fn = _per_item_noise(gens)
         callback = callback or self.callback
+        draws = self.ensemble * self.samples
         mean = m2 = None
-        for k in range(self.samples):
+        for k in range(draws):
             cb = None
             if callback is not None:
-                cb = lambda info, k=k: callback({**info, "sample": k, "samples": self.samples})  # noqa: E731
+                cb = lambda info, k=k: callback({**info, "sample": k, "samples": draws})  # noqa: E731
+            view = k // self.samples
             x = sample(
                 self.tiler,
                 self.sde,
-                mu,
+                dihedral(mu, view),
                 self.sampler,
                 self.steps,
                 spacing=self.spacing,
                 noise_fn=noise_fn,
                 callback=cb,
             )
-            if self.samples == 1:
+            x = undo_dihedral(x, view)
+            if draws == 1:
                 return x, None
             if mean is None:
                 mean, m2 = x.clone(), torch.zeros_like(x)
@@ -500,7 +537,7 @@ class Restorer:
                 delta = x - mean
                 mean += delta / (k + 1)
                 m2 += delta * (x - mean)
-        std = (m2 / (self.samples - 1)).sqrt_() if self.samples > 1 else None
+        std = (m2 / (draws - 1)).sqrt_() if self.samples > 1 else None
         return mean, std
 
     def restore_rgb(

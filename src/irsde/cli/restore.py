@@ -37,6 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tile-batch", type=int, default=4, help="tiles per network call")
     p.add_argument("--batch", type=int, default=4, help="small equal-sized images per batch")
     p.add_argument("--samples", type=int, default=1, help="posterior samples (>1: + std map)")
+    p.add_argument(
+        "--ensemble",
+        type=int,
+        choices=(1, 2, 4, 8),
+        default=None,
+        help="average 1/2/4/8 flipped and transposed views (default: the model's choice)",
+    )
     p.add_argument("--mask", type=Path, help="inpainting mask (white = missing) or folder")
     p.add_argument("--format", dest="ext", help="output extension, e.g. png (default: input's)")
     p.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision on CUDA")
@@ -181,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         seed=args.seed,
         samples=args.samples,
+        ensemble=args.ensemble,
         task=args.task,
         sde=sde,
         tile_batch=args.tile_batch,

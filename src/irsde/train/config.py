@@ -73,6 +73,8 @@ class LossConfig(_Strict):
     #: x0: matching of the implied clean image (pair with prediction: x0 networks)
     type: Literal["ml", "noise", "x0"] = "ml"
     kind: Literal["l1", "l2"] = "l1"
+    #: fraction of training samples drawn at t = T, where a 1-NFE sampler evaluates
+    final_fraction: float = Field(0.0, ge=0, le=1)
 
 
 class OptimConfig(_Strict):

@@ -265,7 +265,9 @@ class Trainer:
     def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         x0 = batch["gt"].to(self.device, non_blocking=True)
         mu = batch["lq"].to(self.device, non_blocking=True)
-        x_t, t, noise = sample_training_state(self.sde, x0, mu, self.gen)
+        x_t, t, noise = sample_training_state(
+            self.sde, x0, mu, self.gen, final_fraction=self.cfg.loss.final_fraction
+        )
         with torch.autocast(self.device.type, enabled=self.amp):
             pred = self.ddp(x_t, mu, t)
         pred = pred.float()
