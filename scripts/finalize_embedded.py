@@ -418,10 +418,15 @@ def main() -> None:
     ap.add_argument(
         "--quality", type=Path, default=None, help="JSON from benchmarks/quality.py (card)"
     )
-    ap.add_argument("--sampler", default=None, help="export: skip the search, NAME:STEPS[:ENSEMBLE]")
+    ap.add_argument(
+        "--sampler", default=None, help="export: skip the search, NAME:STEPS[:ENSEMBLE]"
+    )
     args = ap.parse_args()
     if args.run is None:  # the latest phase that finished
-        runs = [REPO / "runs" / f"embedded-{args.task}{suffix}" for suffix in ("-ft3", "-ft2", "-ft", "")]
+        runs = [
+            REPO / "runs" / f"embedded-{args.task}{suffix}"
+            for suffix in ("-ft3", "-ft2", "-ft", "")
+        ]
         args.run = next((r for r in runs if (r / "final.safetensors").exists()), runs[-1])
     run = args.run
     if args.stage == "export":

@@ -44,7 +44,7 @@ def more_photos() -> dict[str, np.ndarray]:
     from sklearn.datasets import load_sample_images
 
     samples = load_sample_images()
-    photos = {Path(f).stem: img for f, img in zip(samples.filenames, samples.images)}
+    photos = {Path(f).stem: img for f, img in zip(samples.filenames, samples.images, strict=True)}
     with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
         photos["grace_hopper"] = np.asarray(Image.open(f).convert("RGB"))
     return {name: photos[name] for name in MORE_PHOTOS}

@@ -123,7 +123,12 @@ def test_safetensors_round_trip(tmp_path, arch):
     assert cfg["arch"] == arch and cfg["arch_params"] == net.arch_params
     assert cfg["sde"] == {"max_sigma": 30, "T": 50, "schedule": "cosine", "eps": 0.005}
     assert cfg["task"] == "sr4" and cfg["source"] == "safetensors"
-    assert cfg["sampler"] == {"name": "posterior", "steps": 10, "spacing": "quadratic", "ensemble": 1}
+    assert cfg["sampler"] == {
+        "name": "posterior",
+        "steps": 10,
+        "spacing": "quadratic",
+        "ensemble": 1,
+    }
     assert cfg["provenance"]["run"] == "unit-test" and "irsde_version" in cfg["provenance"]
     assert_same_weights(loaded, net.state_dict())
     torch.testing.assert_close(forward(loaded), forward(net), atol=1e-5, rtol=1e-5)
