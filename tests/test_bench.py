@@ -21,7 +21,9 @@ def tiny_model(tmp_path_factory):
         "ConditionalNAFNet", width=4, enc_blocks=[1], middle_blocks=1, dec_blocks=[1]
     )
     sde = {"max_sigma": 25, "T": 6, "schedule": "cosine", "eps": 0.005}
-    save_model(net, path, sde=sde, task="denoise", sampler={"name": "posterior", "steps": 2})
+    save_model(
+        net, path, sde=sde, task="denoise", sampler={"name": "posterior", "steps": 2, "ensemble": 2}
+    )
     return path
 
 
@@ -46,11 +48,14 @@ def test_bench_quick_writes_json_and_plots(tiny_model, tmp_path, capsys):
     assert {(x["sampler"], x["nfe"]) for x in rows} >= {("posterior", 1), ("ode", 6)}
     assert {"psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb"} <= rows[0].keys()
     assert r["fewest_steps"]["nfe"] in (1, 2, 6)
+    dq = r["default_quality"]  # the stored default, self-ensemble included
+    assert (dq["steps"], dq["ensemble"], dq["nfe"]) == (2, 2, 4) and dq["psnr_y"] > 0
+    assert t["default"]["ensemble"] == 2
     for p in data["plots"]:
         assert Path(p).stat().st_size > 0
     assert (out / "timing.png").stat().st_size > 0 and (out / "nfe_denoise.png").exists()
     text = capsys.readouterr().out
-    assert "| denoise |" in text and "overhead" in text
+    assert "| denoise |" in text and "overhead" in text and "posterior 2 x2" in text
 
 
 def test_bench_without_models_is_a_usage_error(tmp_path):

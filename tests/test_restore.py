@@ -304,6 +304,17 @@ def test_cli_samples_write_std_map(tmp_path, model_file):
     assert std.pixels.shape == (12, 16, 3)
 
 
+def test_cli_ensemble_changes_the_result_and_rejects_bad_sizes(tmp_path, model_file, capsys):
+    make_inputs(tmp_path / "in", 1)
+    assert restore_cli(model_file, tmp_path / "in", "-o", tmp_path / "one") == 0
+    assert restore_cli(model_file, tmp_path / "in", "-o", tmp_path / "four", "--ensemble", "4") == 0
+    one, four = (load_image(tmp_path / d / "im0.png").pixels for d in ("one", "four"))
+    assert one.shape == four.shape and not np.array_equal(one, four)
+    with pytest.raises(SystemExit):
+        restore_cli(model_file, tmp_path / "in", "-o", tmp_path / "bad", "--ensemble", "3")
+    assert "--ensemble" in capsys.readouterr().err
+
+
 def test_cli_sr4_is_four_times_larger(tmp_path, model_file):
     make_inputs(tmp_path / "in", 1, size=(6, 8))
     assert restore_cli(model_file, tmp_path / "in", "-o", tmp_path / "out", "--task", "sr4") == 0

@@ -279,12 +279,13 @@ def time_restore(
     steps: int | None = None,
     repeat: int = 1,
     warmup: int = 0,
+    ensemble: int = 1,
 ) -> float:
     """Median seconds to restore one ``size x size`` image (output size) end to end."""
     from .restore import Restorer
     from .tasks import get_task
 
-    r = Restorer(net, sampler=sampler, steps=steps, device=device, task=task)
+    r = Restorer(net, sampler=sampler, steps=steps, device=device, task=task, ensemble=ensemble)
     scale = get_task(task).scale if task else 1
     side = max(1, size // scale)
     img = np.random.default_rng(0).random((side, side, 3), dtype=np.float32) * 0.98
@@ -411,13 +412,14 @@ def restore_cases(
     spacing: str,
     device: torch.device,
     seed: int = 0,
+    ensemble: int = 1,
 ) -> list[np.ndarray]:
     """Restore every case's LQ input with the Restorer (one batch, fixed seed)."""
     from .restore import Restorer
 
     r = Restorer(
         net, sampler=sampler, steps=steps, spacing=spacing, tile=None, device=device,
-        seed=seed, task=task,
+        seed=seed, task=task, ensemble=ensemble,
     )  # fmt: skip
     masks = [c.mask for c in cases]
     return [res for res, _ in r.restore_rgb([c.lq for c in cases], masks)]
@@ -517,20 +519,40 @@ def bench_model(
         rows = nfe_curve(net, task, cases, device, s.nfes, s.samplers, s.spacings, s.seed)
         out["nfe_curves"] = {"variant": variant, "crop": s.crop, "images": list(imgs), "rows": rows}
         out["fewest_steps"] = fewest_steps(rows, sde.T)
+        out["default_quality"] = default_quality(net, task, cases, device, rec, sde.T, s.seed)
     return out
+
+
+def default_quality(net, task, cases, device, rec, T: int, seed: int) -> dict[str, Any]:
+    """Scores of the model's default setting (self-ensemble included) on the curve's cases."""
+    steps = rec.get("steps") or T
+    ensemble = int(rec.get("ensemble") or 1)
+    sampler = rec.get("name") or "posterior"
+    spacing = rec.get("spacing") or "uniform"
+    outs = restore_cases(net, task, cases, sampler, steps, spacing, device, seed, ensemble)
+    m = mean_scores(scores(o, c.gt) for o, c in zip(outs, cases, strict=True))
+    return {"sampler": sampler, "steps": steps, "ensemble": ensemble, "nfe": steps * ensemble, **m}
 
 
 def _timing(net, path, task, size, device, sde, rec, s: BenchSettings) -> dict[str, Any]:
     per_nfe = time_forward(net, size, device, s.repeat)
     steps = rec.get("steps") or sde.T
-    default = time_restore(net, task, size, device, rec.get("name"), steps, repeat=s.repeat)
+    ensemble = int(rec.get("ensemble") or 1)
+    default = time_restore(
+        net, task, size, device, rec.get("name"), steps, repeat=s.repeat, ensemble=ensemble
+    )
     row: dict[str, Any] = {
         "size": size,
         "per_nfe_s": per_nfe,
-        "default": {"sampler": rec.get("name") or "posterior", "steps": steps, "seconds": default},
+        "default": {
+            "sampler": rec.get("name") or "posterior",
+            "steps": steps,
+            "ensemble": ensemble,
+            "seconds": default,
+        },
     }
     if s.reference:
-        ref = time_restore(net, task, size, device, "posterior", sde.T)
+        ref = time_restore(net, task, size, device, "posterior", sde.T, ensemble=1)
         row["reference"] = {"steps": sde.T, "seconds": ref, "estimated": False}
     else:
         row["reference"] = {"steps": sde.T, "seconds": per_nfe * sde.T, "estimated": True}
@@ -579,7 +601,7 @@ def format_tables(result: dict[str, Any]) -> str:
             d, ref = t["default"], t["reference"]
             mem = t["peak_memory_bytes"]
             lines.append(
-                f"| {task} | {t['size']} | {_ms(t['per_nfe_s'])} | {d['sampler']} {d['steps']} "
+                f"| {task} | {t['size']} | {_ms(t['per_nfe_s'])} | {default_label(d)} "
                 f"| {_ms(d['seconds'])} | posterior {ref['steps']} | {_ms(ref['seconds'])}"
                 f"{' (est.)' if ref['estimated'] else ''} "
                 f"| {'-' if mem is None else f'{mem / 2**20:.0f} MiB'} |"
@@ -601,7 +623,25 @@ def format_tables(result: dict[str, Any]) -> str:
                 f"| {task} | {f['reference_psnr_y']:.2f} | {f['nfe']} | {f['sampler']} "
                 f"| {f['spacing']} | {f['psnr_y']:.2f} |"
             )
+    dq = [(t, r["default_quality"]) for t, r in result["tasks"].items() if r.get("default_quality")]
+    if dq:
+        lines += [
+            "",
+            "| task | default setting | NFE in all | PSNR-Y | SSIM-Y |",
+            "|---|---|---|---|---|",
+        ]
+        for task, d in dq:
+            lines.append(
+                f"| {task} | {default_label(d)} | {d['nfe']} | {d['psnr_y']:.2f} "
+                f"| {d['ssim_y']:.4f} |"
+            )
     return "\n".join(lines)
+
+
+def default_label(d: dict[str, Any]) -> str:
+    """``posterior 1`` or ``posterior 1 x8`` (steps, then self-ensemble size)."""
+    ens = int(d.get("ensemble") or 1)
+    return f"{d['sampler']} {d['steps']}" + (f" x{ens}" if ens > 1 else "")
 
 
 def format_curves(result: dict[str, Any]) -> str:
