@@ -244,8 +244,9 @@ def test_cli_degrade_writes_and_refuses_overwrite(images, tmp_path, capsys):
     names = sorted(p.name for p in out.iterdir())
     assert names == ["im0.png", "im1.png", "im2.png"]
     before = (out / "im0.png").read_bytes()
-    assert main(["degrade", str(images / "im0.png"), "-o", str(out), "--task", "dehaze"]) == 1
-    assert "exists" in capsys.readouterr().err
+    # an existing output is skipped, as `irsde restore` does: not a failure, never replaced
+    assert main(["degrade", str(images / "im0.png"), "-o", str(out), "--task", "dehaze"]) == 0
+    assert "skipped" in capsys.readouterr().err
     assert (out / "im0.png").read_bytes() == before
     args = ["degrade", str(images / "im0.png"), "-o", str(out), "--task", "dehaze"]
     assert main([*args, "--overwrite"]) == 0

@@ -221,3 +221,26 @@ def test_full_disk_when_exporting_the_model_is_one_line(tmp_path, monkeypatch, c
     assert len(lines) == 1 and "No space left" in lines[0], err
     assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["state"]["step"] >= 1
     assert temp_files(run) == []
+
+
+def test_full_disk_when_logging_metrics_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys):
+    from irsde.train import logs
+
+    real_open = Path.open
+
+    def open_failing_later(self, *args, **kwargs):
+        f = real_open(self, *args, **kwargs)
+        if self.name == "metrics.csv" and args and args[0] == "a":
+            f.flush = fail_nth(f.flush, 3, OSError(errno.ENOSPC, "No space left on device"))
+        return f
+
+    monkeypatch.setattr(logs.Path, "open", open_failing_later)
+    cfg = write_config(tmp_path / "c.yml", SHORT)
+    run = tmp_path / "run"
+    rc = main(["train", str(cfg), "--out", str(run), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if "error" in ln]
+    assert len(lines) == 1 and "metrics.csv" in lines[0] and "No space left" in lines[0], err
+    ck = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert ck["state"]["step"] >= 1

@@ -69,3 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("irsde: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `irsde models | head`: the reader left, nothing to say
+        sys.stderr.close()
+        return 141
+    except OSError as err:  # a full disk, a vanished folder, ... outside the checked paths
+        if args.debug:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"irsde {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 1

@@ -97,15 +97,15 @@ def run(args: argparse.Namespace) -> int:
     failed = len(problems)
     for msg in problems:
         print(f"irsde degrade: error: {msg}", file=sys.stderr)
-    done, seen = 0, set()
+    done, skipped, seen = 0, 0, set()
     for path in files:
         out = args.out / f"{path.stem}.png"
-        if out in seen:
-            msg = f"{path}: another input already writes {out.name}"
-        elif out.exists() and not args.overwrite:
-            msg = f"{path}: {out} exists (use --overwrite to replace it)"
-        else:
-            msg = None
+        if out not in seen and out.exists() and not args.overwrite:  # as `irsde restore` does
+            print(f"irsde degrade: skipped {path}: {out} exists (use --overwrite)", file=sys.stderr)
+            skipped += 1
+            seen.add(out)
+            continue
+        msg = f"{path}: another input already writes {out.name}" if out in seen else None
         seen.add(out)
         if msg is None:
             try:
@@ -117,5 +117,5 @@ def run(args: argparse.Namespace) -> int:
                 msg = text if str(path) in text else f"{path}: {text}"
         failed += 1
         print(f"irsde degrade: error: {msg}", file=sys.stderr)
-    log.info("%d image(s) written to %s, %d failed", done, args.out, failed)
+    log.info("%d image(s) written to %s, %d skipped, %d failed", done, args.out, skipped, failed)
     return 1 if failed else 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +45,20 @@ class RunLog:
             return
         with self.csv_path.open(newline="", encoding="utf-8") as f:
             rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
-        with self.csv_path.open("w", newline="", encoding="utf-8") as f:
+        tmp = self.csv_path.with_name(f".{self.csv_path.name}.tmp")
+        with tmp.open("w", newline="", encoding="utf-8") as f:  # atomic: a kill keeps the log
             w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
             w.writeheader()
             w.writerows(rows)
+        os.replace(tmp, self.csv_path)
 
     def scalars(self, step: int, values: dict[str, Any]) -> None:
-        self._csv.writerow({"step": step, **values})
-        self._file.flush()
+        try:
+            self._csv.writerow({"step": step, **values})
+            self._file.flush()
+        except OSError as err:  # full disk: say which file, keep the checkpoints
+            err.filename = err.filename or str(self.csv_path)
+            raise
         if self._tb is not None:
             for key, v in values.items():
                 if isinstance(v, int | float) and key not in ("step", "epoch"):
