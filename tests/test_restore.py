@@ -205,6 +205,18 @@ def test_ensemble_of_an_equivariant_net_changes_nothing():
         Restorer(square, ensemble=3, **ONE_STEP)
 
 
+def test_bf16_autocast_on_cpu_is_close_to_full_precision():
+    img = smooth_image(16, 20)
+    settings = {"steps": 2, "device": "cpu", "sampler": "ode"}
+    full = Restorer(LocalNet(), **settings).restore_rgb([img])[0][0]
+    r = Restorer(LocalNet(), amp="bf16", **settings)
+    half = r.restore_rgb([img])[0][0]
+    assert half.dtype == np.float32
+    assert 0 < np.abs(half - full).max() < 0.02  # bf16 really ran, and stayed close
+    with pytest.raises(UsageError, match="bf16"):
+        Restorer(LocalNet(), amp="fp16", **settings)
+
+
 # ---------------------------------------------------------------------------- command line
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):

@@ -46,7 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--mask", type=Path, help="inpainting mask (white = missing) or folder")
     p.add_argument("--format", dest="ext", help="output extension, e.g. png (default: input's)")
-    p.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision on CUDA")
+    p.add_argument(
+        "--amp", choices=("bf16", "fp16"), help="mixed precision: bf16 (CUDA or CPU) or fp16 (CUDA)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     g = p.add_argument_group("SDE settings (override the model's or the task's)")
     g.add_argument("--max-sigma", type=float, default=None)
