@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     for e in entries:
         s = e.sampler or {}
         sampler = f"{s.get('name', '?')}/{s.get('steps') or 'T'}"
+        sampler += f" x{s['ensemble']}" if (s.get("ensemble") or 1) > 1 else ""
         print(
             f"{e.name:<10} {e.task:<9} {e.size_bytes / 1e6:>6.1f}MB {e.params or 0:>9,}  {sampler:<16} "
             f"{_metric(e, 'psnr_y'):>7} {_metric(e, 'baseline_psnr_y'):>8}"
