@@ -182,7 +182,14 @@ def export(task: str, run: Path, sampler_arg: str | None) -> None:
     }
     out = weights_path(task)
     save_model(
-        net, out, sde=cfg["sde"], task=task, sampler=sampler, provenance=provenance, half=True
+        net,
+        out,
+        sde=cfg["sde"],
+        task=task,
+        sampler=sampler,
+        provenance=provenance,
+        half=True,
+        task_params=cfg.get("task_params"),
     )
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
 
@@ -235,6 +242,7 @@ def card(task: str, run: Path, quality: Path) -> None:
         sampler=cfg["sampler"],
         provenance=provenance,
         half=True,
+        task_params=cfg.get("task_params"),
     )
     path.with_suffix(".md").write_text(render_card(task, path, cfg, provenance, data))
     print(f"wrote {path.with_suffix('.md')}")

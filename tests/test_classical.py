@@ -68,11 +68,12 @@ def test_deblur_needs_kernel(clean):
         C.run_baseline("deblur", "wiener", clean)
 
 
-def test_biharmonic_fills_holes(clean):
+@pytest.mark.parametrize("method", ["biharmonic", "membrane"])
+def test_inpainting_baselines_fill_holes(clean, method):
     mask = np.zeros(clean.shape[:2], bool)
     mask[20:26, 10:40] = True
     holed = D.fill_holes(clean, mask)
-    out = C.run_baseline("inpaint", "biharmonic", holed)  # mask from the white pixels
+    out = C.run_baseline("inpaint", method, holed)  # mask from the white pixels
     _check(out, clean.shape)
     assert _mse(out, clean) < 0.05 * _mse(holed, clean)
     np.testing.assert_allclose(out[~mask], clean[~mask], atol=1e-6)

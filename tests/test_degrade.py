@@ -148,6 +148,40 @@ def test_inpaint_holes_are_white(photo):
     assert np.array_equal(out[~mask], photo[~mask])
 
 
+def test_smooth_fill_keeps_known_pixels_and_interpolates_a_ramp():
+    y, x = np.mgrid[0:48, 0:70].astype(np.float32)
+    ramp = np.stack([x / 70, y / 48, (x + y) / 118], -1)
+    mask = np.zeros((48, 70), bool)
+    mask[10:30, 20:55] = True
+    mask[40:, :5] = True  # touching the border
+    out = D.smooth_fill(ramp, mask)
+    assert out.dtype == np.float32 and out.shape == ramp.shape
+    assert np.array_equal(out[~mask], ramp[~mask])
+    inner = np.s_[10:30, 20:55]  # away from the border, a membrane is close to linear
+    assert np.abs(out[inner] - ramp[inner]).max() < 0.02
+    assert np.abs(out - ramp).max() < 0.1  # at the border it flattens (zero normal slope)
+    gray = D.smooth_fill(ramp[..., 0], mask)
+    assert gray.shape == (48, 70) and np.abs(gray[inner] - ramp[..., 0][inner]).max() < 0.02
+    assert np.all(D.smooth_fill(ramp, np.ones((48, 70), bool)) == 0.5)
+    assert np.array_equal(D.smooth_fill(ramp, np.zeros((48, 70), bool)), ramp)
+
+
+def test_smooth_fill_stays_within_the_known_range(photo):
+    _, mask = D.inpaint_holes(photo, rng(1), coverage=0.4)
+    out = D.smooth_fill(photo, mask)
+    known = photo[~mask]
+    assert out[mask].min() >= known.min() - 1e-6 and out[mask].max() <= known.max() + 1e-6
+
+
+def test_inpaint_fill_choice_keeps_the_mask(photo):
+    white = D.synthesize(photo, "inpaint", rng(3))
+    smooth = D.synthesize(photo, "inpaint", rng(3), fill="smooth")
+    assert np.array_equal(white.mask, smooth.mask)  # the fill draws nothing random
+    assert np.all(white.mu[white.mask] == 1.0) and not np.all(smooth.mu[smooth.mask] == 1.0)
+    with pytest.raises(ConfigError, match="fill"):
+        D.synthesize(photo, "inpaint", rng(3), fill="black")
+
+
 # ----------------------------------------------------------------------------- haze, rain
 
 

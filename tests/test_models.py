@@ -130,6 +130,7 @@ def test_safetensors_round_trip(tmp_path, arch):
         "ensemble": 1,
     }
     assert cfg["provenance"]["run"] == "unit-test" and "irsde_version" in cfg["provenance"]
+    assert cfg["task_params"] == {}
     assert_same_weights(loaded, net.state_dict())
     torch.testing.assert_close(forward(loaded), forward(net), atol=1e-5, rtol=1e-5)
 
@@ -320,3 +321,11 @@ def test_cli_reports_bad_files_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "pwned").exists()
     assert main(["convert", str(tmp_path / "missing.pth"), str(tmp_path / "o.safetensors")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_task_params_round_trip_and_are_checked(tmp_path):
+    net = net_of("ConditionalNAFNet")
+    path = save_model(
+        net, tmp_path / "m.safetensors", task="inpaint", task_params={"fill": "smooth"}
+    )
+    assert load_model(path).irsde_config["task_params"] == {"fill": "smooth"}

@@ -11,7 +11,7 @@ from PIL import Image
 from torch import nn
 
 from irsde.cli import main
-from irsde.errors import UsageError
+from irsde.errors import ModelLoadError, UsageError
 from irsde.io import load_image, save_image, to_uint8, to_uint16
 from irsde.restore import Restorer, TiledNet, dihedral, tile_starts, undo_dihedral
 
@@ -145,6 +145,29 @@ def test_inpaint_keeps_known_pixels_exactly():
     known = mask == 0
     np.testing.assert_array_equal(out[known], img[known])
     assert not np.array_equal(out[~known], img[~known])
+
+
+def test_inpaint_model_trained_on_smooth_fills_gets_smooth_fills():
+    from irsde.degrade import smooth_fill
+
+    seen = []
+
+    class Recorder(LocalNet):
+        def forward(self, x, mu, t):
+            seen.append(mu.clone())
+            return super().forward(x, mu, t)
+
+    img = smooth_image(16, 20)
+    mask = np.zeros((16, 20), dtype=bool)
+    mask[4:9, 6:12] = True
+    net = Recorder({"sde": dict(SDE), "task": "inpaint", "task_params": {"fill": "smooth"}})
+    out = Restorer(net, steps=2, device="cpu").restore_rgb([img], [mask])[0][0]
+    want = torch.from_numpy(smooth_fill(img, mask)).permute(2, 0, 1)[None]
+    torch.testing.assert_close(seen[0], want)
+    np.testing.assert_array_equal(out[~mask], img[~mask])
+    net.irsde_config["task_params"] = {"fill": "sideways"}
+    with pytest.raises(ModelLoadError, match="fill"):
+        Restorer(net, steps=2, device="cpu").restore_rgb([img], [mask])
 
 
 def test_samples_give_mean_and_std():

@@ -7,7 +7,8 @@ first use; a missing one raises :class:`MissingDependencyError` with a one-line 
 - denoise: non-local means (``nlm``) and BM3D (``bm3d``), given or estimated sigma.
 - sr4: bicubic upsampling (:func:`irsde.degrade.bicubic_resize`).
 - deblur: Wiener and Richardson-Lucy deconvolution *given the true kernel* (generous).
-- inpaint: biharmonic inpainting given the hole mask.
+- inpaint: biharmonic inpainting and a push-pull membrane fill
+  (:func:`irsde.degrade.smooth_fill`), given the hole mask.
 - dehaze: the dark channel prior with guided-filter refinement (He et al., CVPR 2009).
 - derain: the input itself and a median filter.
 
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .degrade import smooth_fill
 from .errors import UsageError
 
 #: methods per task, the first being the one reported by default
@@ -32,7 +34,7 @@ BASELINES: dict[str, tuple[str, ...]] = {
     "denoise": ("nlm", "bm3d"),
     "sr4": ("bicubic",),
     "deblur": ("wiener", "richardson-lucy"),
-    "inpaint": ("biharmonic",),
+    "inpaint": ("biharmonic", "membrane"),
     "dehaze": ("dark-channel",),
     "derain": ("input", "median"),
 }
@@ -252,6 +254,7 @@ def run_baseline(
         "wiener": lambda: deblur_wiener(img, kernel, **params),
         "richardson-lucy": lambda: deblur_richardson_lucy(img, kernel, **params),
         "biharmonic": lambda: inpaint_biharmonic(img, mask),
+        "membrane": lambda: smooth_fill(img, mask),
         "dark-channel": lambda: dehaze_dark_channel(img, **params),
         "median": lambda: derain_median(img, **params),
     }

@@ -460,16 +460,87 @@ def fill_holes(img: np.ndarray, mask: np.ndarray, value: float = 1.0) -> np.ndar
     return out
 
 
+#: how the holes of an inpainting input are filled before the network sees them
+HOLE_FILLS = ("white", "smooth")
+
+
+def smooth_fill(img: np.ndarray, mask: np.ndarray, sweeps: int = 6) -> np.ndarray:
+    """``img`` with the pixels where ``mask`` is True filled smoothly from the others.
+
+    A push-pull pyramid: masked 2x2 averages down to a level without gaps, then back up,
+    each level taking its own known averages where it has them and the coarser estimate
+    elsewhere, smoothed by ``sweeps`` Jacobi sweeps of the Laplace equation over the
+    holes (a membrane, close to harmonic interpolation). Known pixels are kept exactly.
+    """
+    img = _check(img)
+    hole = np.asarray(mask, dtype=bool)
+    if not hole.any():
+        return img.copy()
+    if hole.all():
+        return np.full_like(img, 0.5)
+    img3 = img if img.ndim == 3 else img[..., None]
+    known = (~hole).astype(np.float32)
+    value, weight = img3 * known[..., None], known
+    levels = []
+    while True:
+        levels.append((value, weight))
+        if weight.shape[0] == 1 and weight.shape[1] == 1:
+            break
+        if (weight > 0).all():
+            break
+        value, weight = _sum_2x2(value), _sum_2x2(weight[..., None])[..., 0]
+    v, w = levels[-1]
+    est = v / np.maximum(w, 1e-12)[..., None]
+    if not (w > 0).all():  # only reached at 1x1 with no known pixel: cannot happen here
+        est = np.broadcast_to(img3[~hole].mean(0), est.shape).copy()
+    for v, w in reversed(levels[:-1]):
+        coarse = np.repeat(np.repeat(est, 2, axis=0), 2, axis=1)[: w.shape[0], : w.shape[1]]
+        alpha = np.clip(w, 0.0, 1.0)[..., None]
+        est = alpha * (v / np.maximum(w, 1e-12)[..., None]) + (1 - alpha) * coarse
+        est = _relax(est, w <= 0, sweeps)
+    out = np.where(hole[..., None], est, img3).astype(np.float32)
+    return out if img.ndim == 3 else out[..., 0]
+
+
+def _sum_2x2(a: np.ndarray) -> np.ndarray:
+    """Sums over 2x2 blocks (odd sizes padded with zeros) of an ``H x W x C`` array."""
+    h, w = a.shape[:2]
+    a = np.pad(a, ((0, h % 2), (0, w % 2), (0, 0)))
+    return a.reshape(a.shape[0] // 2, 2, a.shape[1] // 2, 2, -1).sum(axis=(1, 3))
+
+
+def _relax(est: np.ndarray, free: np.ndarray, sweeps: int) -> np.ndarray:
+    """Jacobi sweeps of the 4-neighbour average over the ``free`` pixels only."""
+    if not free.any():
+        return est
+    for _ in range(sweeps):
+        p = np.pad(est, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        avg = 0.25 * (p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:])
+        est = np.where(free[..., None], avg, est)
+    return est
+
+
+def fill_holes_as(img: np.ndarray, mask: np.ndarray, fill: str = "white") -> np.ndarray:
+    """Holes painted white (the reference convention) or filled smoothly (``"smooth"``)."""
+    if fill == "white":
+        return fill_holes(img, mask)
+    if fill == "smooth":
+        return smooth_fill(img, mask)
+    raise ConfigError(f"inpainting fill must be one of {', '.join(HOLE_FILLS)}, not {fill!r}")
+
+
 def inpaint_holes(
     img: np.ndarray,
     rng: np.random.Generator,
     *,
     coverage: float = 0.25,
     shapes: str = "mixed",
+    fill: str = "white",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(image with white holes, bool mask)``, as the reference inpainting task builds it."""
+    """``(image with its holes filled, bool mask)``: white holes, as the reference
+    inpainting task builds them, or smoothly filled ones (``fill="smooth"``)."""
     mask = inpaint_mask(_hw(img), rng, coverage=coverage, shapes=shapes)
-    return fill_holes(img, mask), mask
+    return fill_holes_as(img, mask, fill), mask
 
 
 # --------------------------------------------------------------------------- haze
@@ -538,7 +609,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
         "noise_sigma": (0.0, 2.0),
     },
     "sr4": {"scale": 4},
-    "inpaint": {"coverage": (0.1, 0.4), "shapes": "mixed"},
+    "inpaint": {"coverage": (0.1, 0.4), "shapes": "mixed", "fill": "white"},
     "dehaze": {"beta": (0.5, 2.0), "airlight": (0.7, 1.0), "tint": 0.03},
 }
 
@@ -608,7 +679,9 @@ def synthesize(img: np.ndarray, task: str, rng: np.random.Generator, **params: A
         lr = bicubic_downsample(img, p["scale"])
         mu = bicubic_resize(lr, _hw(img))
     elif task == "inpaint":
-        mu, mask = inpaint_holes(img, rng, coverage=float(p["coverage"]), shapes=p["shapes"])
+        mu, mask = inpaint_holes(
+            img, rng, coverage=float(p["coverage"]), shapes=p["shapes"], fill=p["fill"]
+        )
     else:  # dehaze
         tint = float(p["tint"])
         airlight = np.clip(float(p["airlight"]) + rng.uniform(-tint, tint, 3), 0.0, 1.0)

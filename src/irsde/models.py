@@ -64,6 +64,7 @@ def save_model(
     sampler: str | Mapping | None = None,
     provenance: Mapping | None = None,
     half: bool = False,
+    task_params: Mapping | None = None,
 ) -> Path:
     """Write ``net`` and its config to a ``.safetensors`` file, atomically.
 
@@ -76,12 +77,16 @@ def save_model(
         sampler: recommended sampler, a name or ``{"name", "steps", "spacing", "ensemble"}``.
         provenance: free-form JSON-serialisable facts (source, training run, ...).
         half: store float16 weights (they are loaded back as float32).
+        task_params: how the network's ``mu`` is built from a user's input, where the
+            model departs from the reference, e.g. ``{"fill": "smooth"}`` for inpainting.
 
     Returns:
         The path written.
     """
     path = Path(path)
-    config = make_config(net, sde=sde, task=task, sampler=sampler, provenance=provenance)
+    config = make_config(
+        net, sde=sde, task=task, sampler=sampler, provenance=provenance, task_params=task_params
+    )
     config["dtype"] = "float16" if half else "float32"
     tensors = _tensors_for_saving(net, torch.float16 if half else torch.float32)
     metadata = {METADATA_KEY: json.dumps(config)}
@@ -97,6 +102,7 @@ def make_config(
     task: str | None = None,
     sampler: str | Mapping | None = None,
     provenance: Mapping | None = None,
+    task_params: Mapping | None = None,
 ) -> dict:
     """The JSON config stored with ``net`` (validated, plain types only)."""
     from . import __version__
@@ -120,6 +126,7 @@ def make_config(
         "sde": sde_cfg,
         "task": task,
         "sampler": _sampler_config(sampler),
+        "task_params": dict(task_params or {}),
         "provenance": prov,
     }
     try:
@@ -275,7 +282,7 @@ def _parse_config(raw: str, path: Path) -> dict:
         raise ModelLoadError(f"{path}: unknown architecture {cfg.get('arch')!r} in its metadata")
     if not isinstance(cfg.get("arch_params"), dict):
         raise ModelLoadError(f"{path}: metadata lacks a valid 'arch_params' object")
-    for key in ("sde", "sampler"):
+    for key in ("sde", "sampler", "task_params"):
         if cfg.get(key) is not None and not isinstance(cfg[key], dict):
             raise ModelLoadError(f"{path}: metadata '{key}' is not an object")
     if cfg.get("sde") is not None:
@@ -289,6 +296,7 @@ def _parse_config(raw: str, path: Path) -> dict:
         "sde": cfg.get("sde"),
         "task": cfg.get("task"),
         "sampler": cfg.get("sampler"),
+        "task_params": cfg.get("task_params") or {},
         "provenance": cfg.get("provenance") or {},
         "source": "safetensors",
         "dtype": cfg.get("dtype", "float32"),
@@ -419,6 +427,7 @@ def _inferred_config(state: dict[str, Tensor], path: Path, source: str) -> dict:
         "sde": None,
         "task": None,
         "sampler": None,
+        "task_params": {},
         "provenance": {"file": path.name},
         "source": source,
         "dtype": _dtype_name(state),

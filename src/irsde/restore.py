@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from .errors import InputError, ModelLoadError, UsageError
+from .degrade import fill_holes_as
+from .errors import ConfigError, InputError, ModelLoadError, UsageError
 from .io import ImageData, OutputExistsError, as_image_data, load_image, save_image, to_uint8
 from .samplers import SAMPLERS, NoiseFn, sample
 from .sde import IRSDE
@@ -498,7 +499,8 @@ class Restorer:
         """``mu`` for the network from an ``H x W x 3`` image, and the known-pixel map.
 
         ``sr4``: bicubic x4 upscaling. ``inpaint``: missing pixels (the mask's white, or
-        pure-white pixels without a mask) are painted white; the others are known.
+        pure-white pixels without a mask) are painted white, or filled smoothly for models
+        trained that way (``task_params`` ``{"fill": "smooth"}``); the others are known.
         """
         if mask is not None and self.task != "inpaint":
             raise UsageError("a mask is only used with the inpaint task")
@@ -514,9 +516,11 @@ class Restorer:
                         f"mask size {missing.shape[1]}x{missing.shape[0]} does not match "
                         f"the image size {rgb.shape[1]}x{rgb.shape[0]}"
                     )
-            mu = rgb.copy()
-            mu[missing] = 1.0
-            return mu, ~missing
+            fill = (self.config.get("task_params") or {}).get("fill", "white")
+            try:
+                return fill_holes_as(rgb, missing, fill), ~missing
+            except ConfigError as err:
+                raise ModelLoadError(f"model settings: {err}") from None
         return rgb, None
 
     @torch.inference_mode()

@@ -408,6 +408,13 @@ class Trainer:
         }
         save_checkpoint(state, self.ckpt_path)
 
+    def _task_params(self) -> dict:
+        """Degradation settings that define the model's ``mu`` (stored with the model)."""
+        params = self.cfg.data.train.params or {}
+        if self.cfg.task == "inpaint" and "fill" in params:
+            return {"fill": params["fill"]}
+        return {}
+
     def _export(self, name: str, metrics: dict[str, float] | None = None) -> Path:
         from ..models import save_model
 
@@ -428,6 +435,7 @@ class Trainer:
                 task=self.cfg.task,
                 sampler=self.cfg.sampler.model_dump(),
                 provenance=provenance,
+                task_params=self._task_params(),
             )
         except OSError as err:
             raise ConfigError(
