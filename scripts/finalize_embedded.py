@@ -359,6 +359,15 @@ def render_card(task: str, path: Path, cfg: dict, prov: dict, quality: dict) -> 
             else ""
         )
         + " (chosen on validation crops of training photos, see below).",
+        *(
+            [
+                "Input: the holes (white pixels, or `--mask`) are filled by",
+                "`irsde.degrade.smooth_fill` (a push-pull membrane) before the network sees",
+                'them (stored as `task_params` `{"fill": "smooth"}`); known pixels are kept exactly.',
+            ]
+            if (cfg.get("task_params") or {}).get("fill") == "smooth"
+            else []
+        ),
         "",
         "## Data",
         "",
