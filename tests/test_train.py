@@ -101,6 +101,24 @@ def test_config_errors_are_one_line(tmp_path):
         load_config(tmp_path / "missing.yml")
 
 
+def test_yaml_anchors_work_and_alias_bombs_are_refused(tmp_path):
+    import yaml
+
+    cfg = tiny_config()
+    text = yaml.safe_dump(cfg).replace("sde:", "sde: &sde", 1)
+    (tmp_path / "anchored.yml").write_text(text + "extra_sde_copy: *sde\n")
+    with pytest.raises(ConfigError, match="extra_sde_copy"):  # the alias resolved fine
+        load_config(tmp_path / "anchored.yml")
+    bomb = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    bomb += [
+        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    ]
+    (tmp_path / "bomb.yml").write_text("\n".join(bomb) + "\ntask: denoise\n")
+    with pytest.raises(ConfigError, match="aliases are expanded"):  # 9**9 values
+        load_config(tmp_path / "bomb.yml")
+
+
 def test_cli_reports_config_error_with_exit_2(tmp_path, capsys):
     path = write_config(tmp_path / "c.yml", {**tiny_config(), "typo_key": 1})
     assert main(["train", str(path), "--out", str(tmp_path / "run")]) == 2

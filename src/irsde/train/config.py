@@ -215,6 +215,28 @@ def parse_config(
     return cfg
 
 
+#: most values a config may hold once YAML aliases are expanded: anchors for shared
+#: settings are fine, an alias bomb (aliases of aliases, exponential) is refused
+MAX_CONFIG_VALUES = 100_000
+
+
+def _too_large(obj: Any, limit: int = MAX_CONFIG_VALUES) -> bool:
+    """Whether ``obj`` holds more than ``limit`` values with shared references expanded
+    (stops counting at the limit, so a bomb costs no more than ``limit`` steps)."""
+    stack, seen = [obj], 0
+    while stack:
+        seen += 1
+        if seen > limit:
+            return True
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
 def load_config(path: str | Path) -> TrainConfig:
     """Read and validate a YAML training config."""
     path = Path(path)
@@ -231,4 +253,8 @@ def load_config(path: str | Path) -> TrainConfig:
         where = f" at line {mark.line + 1}" if mark else ""
         problem = str(getattr(err, "problem", None) or err).strip().splitlines() or ["?"]
         raise ConfigError(f"{path}: invalid YAML{where}: {problem[0]}") from None
+    if _too_large(raw):
+        raise ConfigError(
+            f"{path}: more than {MAX_CONFIG_VALUES:,} values once its aliases are expanded"
+        )
     return parse_config(raw or {}, str(path), path.parent)
