@@ -1,12 +1,13 @@
 """Quality of the IR-SDE models against classical baselines on the held-out photos.
 
-For each task the held-out photos (default: the bundled samples) are degraded with fixed
-seeds (denoise at sigma 15, 25 and 50; deblur with a Gaussian sigma-2 and a motion
+For each task the held-out photos (default: the bundled samples) are degraded once per
+seed of ``--seeds`` (default 0-3, so 12 cases per row for the 3 bundled photos; denoise at sigma 15, 25 and 50; deblur with a Gaussian sigma-2 and a motion
 kernel plus noise of sigma 1; sr4, derain, dehaze and inpaint with ``irsde degrade``'s
 default ranges), restored by a model through the ``irsde restore`` command and by the
 classical baselines (:mod:`irsde.classical`) from the same 8-bit input files, and scored
 with the ``irsde eval`` code: PSNR/SSIM on Y with a 4-pixel crop (paper convention) and
-on RGB without crop. Writes OUT/<task>/<degradation>/<method>/*.png, a Markdown table
+on RGB without crop, averaged over photos and seeds. Writes
+OUT/<task>/<degradation>/seed<S>/<method>/*.png, a Markdown table
 (``--md``, default docs/quality.md) and JSON (``--json``).
 
     python benchmarks/quality.py --model-dir runs --steps 5 100 --json quality.json
@@ -51,7 +52,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sampler", default=None, help="default: the model's recommendation")
     p.add_argument("--steps", nargs="*", type=int, default=[], help="one row per value")
     p.add_argument("--spacing", default="uniform")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2, 3],
+        help="degradation (and sampler) seeds; each photo is degraded once per seed and the "
+        "scores are averaged over all of them",
+    )
     p.add_argument("--images", type=Path, default=_rel(sample_images_dir()), help="held-out photos")
     p.add_argument("--out", type=Path, default=Path("quality-results"))
     p.add_argument("--json", type=Path, help="write the results as JSON")
@@ -139,47 +147,79 @@ def model_for(task: str, args: argparse.Namespace) -> Path | None:
 
 
 def evaluate_task(task: str, args: argparse.Namespace) -> tuple[list[dict], list[str]]:
+    """Rows averaged over ``args.seeds`` (one degradation of every photo per seed); the
+    commands of the first seed."""
     rows, commands = [], []
     model = model_for(task, args)
     for variant in VARIANTS[task]:
-        base = args.out / task / (variant or "default")
-        lq = base / "input"
-        side = make_inputs(task, variant, args, lq)
-        label = variant or "default ranges"
-        if variant == "":
-            commands.append(f"irsde degrade {args.images}/*.png -o {lq} --task {task} "
-                            f"--seed {args.seed}" + (" --save-mask" if task == "inpaint" else ""))  # fmt: skip
-        else:
-            commands.append(f"# {lq}: written by benchmarks/quality.py ({variant}, fixed seed)")
-        if task != "sr4":
-            rows.append({"method": "input", **score(lq, args.images)})
-        for steps in args.steps or [None]:
-            if model is None:
-                break
-            pred = base / f"irsde-{steps or 'default'}"
+        per_seed = []
+        for k, seed in enumerate(args.seeds):
+            one = argparse.Namespace(**{**vars(args), "seed": seed})
+            r, c = evaluate_variant(task, variant, model, one)
+            per_seed.append(r)
+            commands += c if k == 0 else []
+        if len(args.seeds) > 1:
+            commands.append(f"# ... and the same for --seed {' '.join(map(str, args.seeds[1:]))}")
+        rows += average_rows(per_seed)
+        print(f"[quality] {task} ({variant or 'default ranges'}) done", file=sys.stderr)
+    return rows, commands
+
+
+def average_rows(per_seed: list[list[dict]]) -> list[dict]:
+    """Mean of each method's scores and seconds over the seeds (same methods, same order)."""
+    out = []
+    for same in zip(*per_seed, strict=True):
+        row = dict(same[0])
+        for key in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "seconds"):
+            if key in row:
+                row[key] = float(np.mean([r[key] for r in same]))
+        row["cases"] = sum(r["cases"] for r in same)
+        out.append(row)
+    return out
+
+
+def evaluate_variant(
+    task: str, variant: str, model: Path | None, args: argparse.Namespace
+) -> tuple[list[dict], list[str]]:
+    """Every method on the photos degraded with one seed: rows and command lines."""
+    rows, commands = [], []
+    base = args.out / task / (variant or "default") / f"seed{args.seed}"
+    lq = base / "input"
+    side = make_inputs(task, variant, args, lq)
+    label = variant or "default ranges"
+    if variant == "":
+        commands.append(f"irsde degrade {args.images}/*.png -o {lq} --task {task} "
+                        f"--seed {args.seed}" + (" --save-mask" if task == "inpaint" else ""))  # fmt: skip
+    else:
+        commands.append(f"# {lq}: written by benchmarks/quality.py ({variant}, seed {args.seed})")
+    if task != "sr4":
+        rows.append({"method": "input", **score(lq, args.images)})
+    for steps in args.steps or [None]:
+        if model is None:
+            break
+        pred = base / f"irsde-{steps or 'default'}"
+        t0 = time.perf_counter()
+        argv = run_model(task, model, steps, lq, pred, args)
+        rows.append({"method": describe_model(model, steps, args), "seconds": time.perf_counter() - t0,
+                     **score(pred, args.images)})  # fmt: skip
+        commands.append("irsde " + shlex.join(argv))
+        commands.append(f"irsde eval --pred {pred} --gt {args.images} --crop-border 4 --y-channel")
+    for method in [] if args.no_classical else BASELINES[task]:
+        if method == "input":
+            continue
+        pred = base / method
+        try:
             t0 = time.perf_counter()
-            argv = run_model(task, model, steps, lq, pred, args)
-            rows.append({"method": describe_model(model, steps, args), "seconds": time.perf_counter() - t0,
-                         **score(pred, args.images)})  # fmt: skip
-            commands.append("irsde " + shlex.join(argv))
-            commands.append(
-                f"irsde eval --pred {pred} --gt {args.images} --crop-border 4 --y-channel"
-            )
-        for method in [] if args.no_classical else BASELINES[task]:
-            if method == "input":
-                continue
-            pred = base / method
-            try:
-                t0 = time.perf_counter()
-                run_classical(task, method, lq, pred, side)
-            except MissingDependencyError as err:
-                print(f"[quality] {task}/{method}: skipped ({err})", file=sys.stderr)
-                continue
-            rows.append({"method": method, "seconds": time.perf_counter() - t0, **score(pred, args.images)})  # fmt: skip
-        for r in rows:
-            r.setdefault("task", task)
-            r.setdefault("degradation", label)
-        print(f"[quality] {task} ({label}) done", file=sys.stderr)
+            run_classical(task, method, lq, pred, side)
+        except MissingDependencyError as err:
+            print(f"[quality] {task}/{method}: skipped ({err})", file=sys.stderr)
+            continue
+        rows.append({"method": method, "seconds": time.perf_counter() - t0, **score(pred, args.images)})  # fmt: skip
+    cases = len(list_images(args.images))
+    for r in rows:
+        r.setdefault("task", task)
+        r.setdefault("degradation", label)
+        r["cases"] = cases
     return rows, commands
 
 
@@ -211,8 +251,10 @@ def markdown(
         "",
         f"Held-out photos: `{args.images}` (never used in training). PSNR/SSIM on Y "
         "(BT.601, 4-pixel crop: the papers' convention) and on RGB (no crop), mean over the "
-        "photos. Deblurring baselines are given the true kernel (generous to them); the "
-        "denoising baselines the true sigma; inpainting the mask.",
+        f"photos, each degraded once per seed {', '.join(map(str, args.seeds))} "
+        f"({rows[0]['cases'] if rows else 0} cases per row). Deblurring baselines are given "
+        "the true kernel (generous to them); the denoising baselines the true sigma; "
+        "inpainting baselines and the model the mask.",
         "",
         f"Command: `{cmd}`",
         "",

@@ -138,6 +138,7 @@ PHASE_CONFIGS = {
     "-ft": "configs/embedded/finetune/{t}.yml",
     "-ft2": "configs/embedded/finetune2/{t}.yml",
     "-ft3": "configs/embedded/finetune3/{t}.yml",
+    "-ft4": "configs/embedded/finetune4/{t}.yml",
 }
 
 
@@ -442,7 +443,7 @@ def main() -> None:
     if args.run is None:  # the latest phase that finished
         runs = [
             REPO / "runs" / f"embedded-{args.task}{suffix}"
-            for suffix in ("-ft3", "-ft2", "-ft", "")
+            for suffix in ("-ft4", "-ft3", "-ft2", "-ft", "")
         ]
         args.run = next((r for r in runs if (r / "final.safetensors").exists()), runs[-1])
     run = args.run

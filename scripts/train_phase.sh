@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train (or resume) one phase of several embedded models, one after another, on one CPU
-# thread per queue. PHASE is "" (phase 1), finetune, finetune2 or finetune3:
+# thread per queue. PHASE is "" (phase 1), finetune, finetune2, finetune3 or finetune4:
 #   scripts/train_phase.sh finetune2 denoise &
 #   scripts/train_phase.sh finetune3 dehaze inpaint &
 cd "$(dirname "$0")/.."
@@ -11,6 +11,7 @@ case $phase in
   finetune) suffix="-ft" ;;
   finetune2) suffix="-ft2" ;;
   finetune3) suffix="-ft3" ;;
+  finetune4) suffix="-ft4" ;;
   *) echo "unknown phase $phase" >&2; exit 2 ;;
 esac
 test -d datasets/skimage-train || .venv/bin/python scripts/prepare_training_photos.py datasets/skimage-train
