@@ -74,3 +74,31 @@ def test_bench_curves_deterministic(tiny_model):
     a = nfe_curve(net, "denoise", cases, torch.device("cpu"), (1, 3), ("posterior",), ("uniform",))
     b = nfe_curve(net, "denoise", cases, torch.device("cpu"), (1, 3), ("posterior",), ("uniform",))
     assert a == b
+
+
+def test_quality_script_averages_over_seeds(tiny_model, tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from irsde.io import write_image
+
+    repo = Path(__file__).resolve().parents[1]
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        write_image(photos / f"{name}.png", rng.random((24, 32, 3)).astype(np.float32))
+    out, js = tmp_path / "q", tmp_path / "q.json"
+    cmd = [sys.executable, str(repo / "benchmarks" / "quality.py"), "--tasks", "denoise"]
+    cmd += ["--model", str(tiny_model), "--images", str(photos), "--out", str(out)]
+    cmd += ["--seeds", "0", "1", "--json", str(js), "--md", str(tmp_path / "q.md")]
+    cmd += ["--no-classical"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(js.read_text())["rows"]
+    assert {r["degradation"] for r in rows} == {"sigma15", "sigma25", "sigma50"}
+    assert all(r["cases"] == 4 for r in rows)  # 2 photos x 2 seeds
+    assert (out / "denoise" / "sigma25" / "seed1" / "input" / "b.png").exists()
+    assert "4 cases per row" in (tmp_path / "q.md").read_text()
