@@ -229,7 +229,8 @@ def describe_model(model: Path, steps: int | None, args: argparse.Namespace) -> 
     sampler = args.sampler or rec.get("name") or "posterior"
     n = steps or (rec.get("steps") if sampler == rec.get("name") else None) or cfg["sde"]["T"]
     spacing = args.spacing if steps else rec.get("spacing") or "uniform"
-    return f"IR-SDE {sampler} {n} NFE ({spacing})"
+    views = int(rec.get("ensemble") or 1)
+    return f"IR-SDE {sampler} {n} NFE ({spacing})" + (f" x{views} views" if views > 1 else "")
 
 
 def model_sources(args: argparse.Namespace) -> list[str]:
