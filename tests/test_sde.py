@@ -237,3 +237,14 @@ def test_schedule_is_built_on_cpu_under_a_meta_default_device():
     with torch.device("meta"):
         sde = IRSDE(10, 100)
     assert sde.thetas.device.type == "cpu" and sde.dt > 0
+
+
+@pytest.mark.parametrize("s", [None, 0, 3, 40])
+def test_posterior_transition_folds_the_posterior_step(s):
+    sde = IRSDE(20, 100, dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    x, mu, noise, z = (torch.randn(3, 2, 4, 4, generator=g, dtype=torch.float64) for _ in range(4))
+    t = torch.tensor([50, 77, 100])
+    k_x, k_noise, std = sde.posterior_transition(t, s, like=x)
+    folded = mu + k_x * (x - mu) - k_noise * noise + std * z
+    torch.testing.assert_close(folded, sde.posterior_step(x, mu, noise, t, z, s), atol=1e-9, rtol=0)

@@ -73,13 +73,17 @@ def sample_posterior(
     for i, t in enumerate(ts):
         s = ts[i + 1] if i + 1 < len(ts) else 0
         noise = net(x, mu, _timestep_batch(t, x))
-        x0_hat = sde.x0_from_noise(x, mu, noise, t)
+        x0_hat = None
+        if s == 0 or callback is not None:
+            x0_hat = sde.x0_from_noise(x, mu, noise, t)
         if s == 0:
-            x = x0_hat
-        else:
-            prev = None if s == t - 1 else s
-            mean = sde.optimal_prev(x, x0_hat, mu, t, prev)
-            x = mean + sde.posterior_std(t, prev, like=x) * noise_fn(i, x)
+            x_next = x0_hat
+        else:  # mu + k_x (x - mu) - k_noise noise + std z: four passes over the image
+            k_x, k_noise, std = sde.posterior_transition(t, None if s == t - 1 else s, like=x)
+            x_next = torch.addcmul(mu, k_x, x - mu)
+            x_next.addcmul_(k_noise, noise, value=-1.0)
+            x_next.addcmul_(std, noise_fn(i, x))
+        x = x_next
         if callback is not None:
             callback({"i": i, "t": t, "s": s, "x": x, "x0_hat": x0_hat, "steps": len(ts)})
     return x

@@ -242,6 +242,24 @@ class IRSDE:
         var = torch.clamp(var, min=1e-20 * self.dt)
         return torch.exp(0.5 * torch.log(var)) * self.lam
 
+    def posterior_transition(
+        self, t: Timestep, s: Timestep | None = None, like: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Coefficients ``(k_x, k_noise, std)`` of one posterior step written in ``x_t``
+        and the predicted noise: ``x_s = mu + k_x (x_t - mu) - k_noise noise + std z``.
+
+        The same step as :meth:`posterior_step` (``x0`` from the noise, then the optimal
+        ``x_s`` and its std), folded into three per-sample scalars so that samplers
+        touch the full-size tensors only a few times per step.
+        """
+        ref = self.thetas if like is None else like
+        A, B, C = self._posterior_coefs(t, s, ref)
+        denom = 1 - B**2
+        a, c = A * (1 - C**2) / denom, C * (1 - A**2) / denom
+        k_x = a + c / B
+        k_noise = c * self._at("sigma_bars", t, ref) / B
+        return k_x, k_noise, self.posterior_std(t, s, like=ref)
+
     def posterior_step(
         self,
         x_t: Tensor,
