@@ -249,19 +249,59 @@ def card(task: str, run: Path, quality: Path) -> None:
     print(f"wrote {path.with_suffix('.md')}")
 
 
+#: a model "beats" a classical method when it is this much better in PSNR-Y (dB)
+CLEAR_MARGIN_DB = 0.1
+
+#: what the numbers alone do not say, per task
+NOTES = {
+    "inpaint": (
+        "The holes are first filled by the membrane that is also listed as a classical "
+        "baseline, and the network is trained to refine it; with an L1 loss the refinement "
+        "it learned is close to nothing (its output matches the membrane fill to 0.01 dB), so "
+        "the gain over biharmonic inpainting comes from the fill, not from the network. The "
+        "white-hole model this replaces scored 0.6 dB lower (24.31 dB PSNR-Y on the same 12 "
+        "cases, below biharmonic's 24.44). A network told where the "
+        "holes are (a mask input) is the next step."
+    ),
+    "dehaze": (
+        "The synthetic haze follows a random depth map unrelated to the scene, so the network "
+        "must estimate it from the image alone, which needs context: a last phase on 192px "
+        "crops helped, but the dark channel prior, which estimates transmission from the "
+        "whole image, still wins in PSNR-Y on most draws. Vertical flips hurt (haze is "
+        "thicker at the top), so the stored self-ensemble uses the horizontal flip only."
+    ),
+    "deblur": (
+        "One blind model covers Gaussian and motion blur; the classical baselines are given "
+        "the true kernel (non-blind), which a user never has. Motion blur (kernels 9-25 px) "
+        "is barely improved by this CPU-trained model."
+    ),
+    "denoise": (
+        "One blind model for sigma 5-50; BM3D and NLM are given the true sigma. The gap to "
+        "BM3D shrinks with training (phase 3 gained 0.8 dB at sigma 15): it is a "
+        "compute-bound model."
+    ),
+    "derain": (
+        "Transposed views hurt (rain falls within 30 degrees of vertical), so the stored "
+        "self-ensemble uses flips only."
+    ),
+}
+
+
+def beats(d: dict) -> bool:
+    best = d["best_classical_psnr_y"]
+    return best is None or d["model"]["psnr_y"] > best + CLEAR_MARGIN_DB
+
+
 def verdict(metrics: dict) -> str:
     """One honest sentence: on how many degradations the model beats the best classical method."""
     degs = metrics.get("by_degradation", {})
-    wins = [
-        k
-        for k, d in degs.items()
-        if d["best_classical_psnr_y"] is None or d["model"]["psnr_y"] > d["best_classical_psnr_y"]
-    ]
+    wins = [k for k, d in degs.items() if beats(d)]
     if not degs:
         return ""
     if len(wins) == len(degs):
         return (
-            f"The model beats the best classical method on every degradation tested ({len(degs)})."
+            f"The model beats the best classical method by more than {CLEAR_MARGIN_DB} dB on "
+            f"every degradation tested ({len(degs)})."
         )
     lose = [
         f"{k} ({degs[k]['best_classical']} {degs[k]['best_classical_psnr_y']:.2f} vs {degs[k]['model']['psnr_y']:.2f} dB)"
@@ -269,9 +309,8 @@ def verdict(metrics: dict) -> str:
         if k not in wins
     ]
     return (
-        f"Status: beats the best classical method on {len(wins)} of {len(degs)} degradations; not yet on "
-        + ", ".join(lose)
-        + "."
+        f"Status: beats the best classical method (by more than {CLEAR_MARGIN_DB} dB PSNR-Y) on "
+        f"{len(wins)} of {len(degs)} degradations; not on " + ", ".join(lose) + "."
     )
 
 
@@ -382,7 +421,7 @@ def render_card(task: str, path: Path, cfg: dict, prov: dict, quality: dict) -> 
         "",
         "Degradations are synthesised on the fly by",
         f"`irsde.degrade.degrade_for_task('{task}', ...)` with its default random",
-        f"ranges{': ' + json.dumps(train_cfg.get('data', {}).get('train', {}).get('params')) if train_cfg.get('data', {}).get('train', {}).get('params') else ''}.",
+        f"ranges{', and ' + json.dumps(train_cfg.get('data', {}).get('train', {}).get('params')) if train_cfg.get('data', {}).get('train', {}).get('params') else ''}.",
         "",
         "## Recipe",
         "",
@@ -408,7 +447,8 @@ def render_card(task: str, path: Path, cfg: dict, prov: dict, quality: dict) -> 
         "",
         "## Measured quality on held-out photos",
         "",
-        "Bundled photos `astronaut`, `coffee`, `chelsea` (256x256), never used in training.",
+        "Bundled photos `astronaut`, `coffee`, `chelsea` (256x256), never used in training, each",
+        f"degraded once per seed ({rows[0].get('cases', 3) if rows else 3} cases per row).",
         "PSNR/SSIM on Y (BT.601) with a 4-pixel crop and on RGB; classical baselines on the same inputs",
         "(deblurring baselines get the true kernel, denoisers the true sigma, inpainting the mask).",
         "",
@@ -424,6 +464,7 @@ def render_card(task: str, path: Path, cfg: dict, prov: dict, quality: dict) -> 
         "",
         f"Command: `python benchmarks/quality.py {' '.join(quality.get('argv', []))}`",
         "",
+        *(["## Notes", "", NOTES[task], ""] if task in NOTES else []),
     ]
     return "\n".join(lines)
 
