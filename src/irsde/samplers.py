@@ -78,9 +78,9 @@ def sample_posterior(
             x0_hat = sde.x0_from_noise(x, mu, noise, t)
         if s == 0:
             x_next = x0_hat
-        else:  # mu + k_x (x - mu) - k_noise noise + std z: four passes over the image
+        else:  # mu + k_x (x - mu) - k_noise noise + std z: three passes over the image
             k_x, k_noise, std = sde.posterior_transition(t, None if s == t - 1 else s, like=x)
-            x_next = torch.addcmul(mu, k_x, x - mu)
+            x_next = torch.lerp(mu, x, k_x.to(x.dtype))
             x_next.addcmul_(k_noise, noise, value=-1.0)
             x_next.addcmul_(std, noise_fn(i, x))
         x = x_next
