@@ -386,7 +386,9 @@ class Restorer:
             restored and mapped back, averaged; None: the model's recommendation, else 1.
         task: task name (pre/post-processing; SDE defaults for models without settings).
         sde: an :class:`IRSDE` or a dict of overrides (``max_sigma``, ``T``, ...).
-        tile_batch: tiles per network call; image_batch: small equal-sized images per batch.
+        tile_batch: tiles per network call; None: 4 on CUDA, 1 on a CPU (where batching
+            tiles measured 2.4x slower: ``benchmarks/bench_large.py``).
+        image_batch: small equal-sized images per batch.
         amp: autocast dtype: ``"bf16"`` (CUDA, or a CPU with native bf16: about 35% faster
             there, within 0.05 dB), ``"fp16"`` (CUDA) or None (full precision, the default).
         callback: called with the sampler's per-step dict (plus ``sample``, ``samples``).
@@ -406,7 +408,7 @@ class Restorer:
         ensemble: int | None = None,
         task: str | None = None,
         sde: IRSDE | dict | None = None,
-        tile_batch: int = 4,
+        tile_batch: int | None = None,
         image_batch: int = 4,
         amp: str | None = None,
         callback: StepCallback | None = None,
@@ -455,6 +457,8 @@ class Restorer:
             raise UsageError(f"autocast is supported on CPU and CUDA, not {self.device.type}")
         if cuda and isinstance(self.net, nn.Module):
             self.net = self.net.to(memory_format=torch.channels_last)
+        if tile_batch is None:
+            tile_batch = 4 if cuda else 1
         self.tiler = TiledNet(self.net, tile, overlap, tile_batch, amp_dtype, channels_last=cuda)
         self.callback = callback
 

@@ -34,7 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, mps or auto")
     p.add_argument("--tile", type=int, default=512, help="tile side in pixels (0: no tiling)")
     p.add_argument("--overlap", type=int, default=32, help="overlap between tiles")
-    p.add_argument("--tile-batch", type=int, default=4, help="tiles per network call")
+    p.add_argument(
+        "--tile-batch",
+        type=int,
+        default=None,
+        help="tiles per network call (default: 4 on CUDA, 1 on CPU)",
+    )
     p.add_argument("--batch", type=int, default=4, help="small equal-sized images per batch")
     p.add_argument("--samples", type=int, default=1, help="posterior samples (>1: + std map)")
     p.add_argument(
