@@ -69,10 +69,11 @@ def test_tiled_equals_untiled_for_a_local_network():
     """Measured: max |tiled - untiled| ~3e-7 (float32 rounding) for a 3x3 network."""
     net, img = LocalNet(), smooth_image()
     full = Restorer(net, steps=4, tile=None, device="cpu").restore(img)
-    tiled = Restorer(net, steps=4, tile=16, overlap=8, device="cpu")
+    tiled = Restorer(net, steps=4, tile=16, overlap=8, device="cpu", tile_batch=4)
     out = tiled.restore(img)
     n_tiles = len(tiled.tiler.grid(40, 52))
     assert n_tiles == 24 and tiled.tiler.calls == 4 * 6  # 4 steps x 6 batches of 4 tiles
+    assert Restorer(net, steps=4, tile=16, device="cpu").tiler.batch == 1  # CPU default
     assert np.abs(out - full).max() < 1e-5
 
 
