@@ -73,7 +73,7 @@ def test_tiled_equals_untiled_for_a_local_network():
     out = tiled.restore(img)
     n_tiles = len(tiled.tiler.grid(40, 52))
     assert n_tiles == 24 and tiled.tiler.calls == 4 * 6  # 4 steps x 6 batches of 4 tiles
-    assert Restorer(net, steps=4, tile=16, device="cpu").tiler.batch == 1  # CPU default
+    assert Restorer(net, steps=4, tile=16, overlap=8, device="cpu").tiler.batch == 1  # CPU
     assert np.abs(out - full).max() < 1e-5
 
 
