@@ -145,6 +145,8 @@ class TiledNet:
         self.amp_dtype = amp_dtype
         self.channels_last = channels_last
         self.calls = 0
+        self._norm_key: tuple | None = None
+        self._norm: list[Tensor] = []
 
     def _forward(self, x: Tensor, mu: Tensor, t: Tensor) -> Tensor:
         self.calls += 1
@@ -176,14 +178,29 @@ class TiledNet:
             out.append((wy[:, None] * wx[None, :]).to(like)[None, None])
         return out
 
+    def normalized_weights(self, h: int, w: int, like: Tensor) -> list[Tensor]:
+        """:meth:`weights` divided by their sum at each pixel (a partition of unity),
+        computed once per image size, device and dtype (every sampler step reuses them)."""
+        key = (h, w, like.device, like.dtype)
+        if self._norm_key != key:
+            tiles, raw = self.grid(h, w), self.weights(h, w, like)
+            wsum = torch.zeros((1, 1, h, w), dtype=like.dtype, device=like.device)
+            for (y, x, th, tw), wt in zip(tiles, raw, strict=True):
+                wsum[..., y : y + th, x : x + tw] += wt
+            self._norm = [
+                wt / wsum[..., y : y + th, x : x + tw]
+                for (y, x, th, tw), wt in zip(tiles, raw, strict=True)
+            ]
+            self._norm_key = key
+        return self._norm
+
     def __call__(self, x: Tensor, mu: Tensor, t: Tensor) -> Tensor:
         h, w = x.shape[-2:]
         if not self.tile or (h <= self.tile and w <= self.tile):
             return self._forward(x, mu, t)
         tiles = self.grid(h, w)
-        weights = self.weights(h, w, x)
+        weights = self.normalized_weights(h, w, x)
         out = torch.zeros_like(x)
-        wsum = torch.zeros((1, 1, h, w), dtype=x.dtype, device=x.device)
         b = x.shape[0]
         for k in range(0, len(tiles), self.batch):
             group = tiles[k : k + self.batch]
@@ -191,10 +208,8 @@ class TiledNet:
             ms = torch.cat([mu[..., y : y + th, z : z + tw] for y, z, th, tw in group])
             eps = self._forward(xs, ms, t.repeat(len(group)))
             for j, (y, z, th, tw) in enumerate(group):
-                wt = weights[k + j]
-                out[..., y : y + th, z : z + tw] += eps[j * b : (j + 1) * b] * wt
-                wsum[..., y : y + th, z : z + tw] += wt
-        return out.div_(wsum)
+                out[..., y : y + th, z : z + tw].addcmul_(eps[j * b : (j + 1) * b], weights[k + j])
+        return out
 
 
 # ---------------------------------------------------------------------------- SDE choice
