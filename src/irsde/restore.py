@@ -402,7 +402,7 @@ class Restorer:
         task: task name (pre/post-processing; SDE defaults for models without settings).
         sde: an :class:`IRSDE` or a dict of overrides (``max_sigma``, ``T``, ...).
         tile_batch: tiles per network call; None: 4 on CUDA, 1 on a CPU (where batching
-            tiles measured 2.4x slower: ``benchmarks/bench_large.py``).
+            tiles measured about 2x slower: ``benchmarks/bench_large.py``).
         image_batch: small equal-sized images per batch.
         amp: autocast dtype: ``"bf16"`` (CUDA, or a CPU with native bf16: about 35% faster
             there, within 0.05 dB), ``"fp16"`` (CUDA) or None (full precision, the default).
