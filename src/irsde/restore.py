@@ -404,8 +404,8 @@ class Restorer:
         tile_batch: tiles per network call; None: 4 on CUDA, 1 on a CPU (where batching
             tiles measured about 2x slower: ``benchmarks/bench_large.py``).
         image_batch: small equal-sized images per batch.
-        amp: autocast dtype: ``"bf16"`` (CUDA, or a CPU with native bf16: about 35% faster
-            there, within 0.05 dB), ``"fp16"`` (CUDA) or None (full precision, the default).
+        amp: autocast dtype: ``"bf16"`` (CUDA, or a CPU with native bf16: 1.3-1.6x faster
+            there, within 0.1 dB), ``"fp16"`` (CUDA) or None (full precision, the default).
         callback: called with the sampler's per-step dict (plus ``sample``, ``samples``).
     """
 
