@@ -280,7 +280,8 @@ NOTES = {
     "denoise": (
         "One blind model for sigma 5-50; BM3D and NLM are given the true sigma. It beats NLM "
         "everywhere and BM3D at sigma 50, ties BM3D at sigma 25 and is 0.6 dB behind it at "
-        "sigma 15: a compute-bound model whose validation PSNR was still rising slowly."
+        "sigma 15. Its validation PSNR plateaued in the last phase, so a wider network (more "
+        "compute) rather than longer training is the next step."
     ),
     "derain": (
         "Transposed views hurt (rain falls within 30 degrees of vertical), so the stored "
