@@ -523,31 +523,46 @@ def bench_model(
     return out
 
 
+def default_setting(rec: dict[str, Any], T: int) -> dict[str, Any]:
+    """The model's stored default (``irsde_config["sampler"]``) with every field filled in."""
+    return {
+        "sampler": rec.get("name") or "posterior",
+        "steps": rec.get("steps") or T,
+        "spacing": rec.get("spacing") or "uniform",
+        "ensemble": int(rec.get("ensemble") or 1),
+    }
+
+
 def default_quality(net, task, cases, device, rec, T: int, seed: int) -> dict[str, Any]:
     """Scores of the model's default setting (self-ensemble included) on the curve's cases."""
-    steps = rec.get("steps") or T
-    ensemble = int(rec.get("ensemble") or 1)
-    sampler = rec.get("name") or "posterior"
-    spacing = rec.get("spacing") or "uniform"
-    outs = restore_cases(net, task, cases, sampler, steps, spacing, device, seed, ensemble)
+    d = default_setting(rec, T)
+    outs = restore_cases(
+        net, task, cases, d["sampler"], d["steps"], d["spacing"], device, seed, d["ensemble"]
+    )
     m = mean_scores(scores(o, c.gt) for o, c in zip(outs, cases, strict=True))
-    return {"sampler": sampler, "steps": steps, "ensemble": ensemble, "nfe": steps * ensemble, **m}
+    return {
+        "sampler": d["sampler"],
+        "steps": d["steps"],
+        "ensemble": d["ensemble"],
+        "nfe": d["steps"] * d["ensemble"],
+        **m,
+    }
 
 
 def _timing(net, path, task, size, device, sde, rec, s: BenchSettings) -> dict[str, Any]:
     per_nfe = time_forward(net, size, device, s.repeat)
-    steps = rec.get("steps") or sde.T
-    ensemble = int(rec.get("ensemble") or 1)
+    d = default_setting(rec, sde.T)
     default = time_restore(
-        net, task, size, device, rec.get("name"), steps, repeat=s.repeat, ensemble=ensemble
-    )
+        net, task, size, device, rec.get("name"), d["steps"], repeat=s.repeat,
+        ensemble=d["ensemble"],
+    )  # fmt: skip
     row: dict[str, Any] = {
         "size": size,
         "per_nfe_s": per_nfe,
         "default": {
-            "sampler": rec.get("name") or "posterior",
-            "steps": steps,
-            "ensemble": ensemble,
+            "sampler": d["sampler"],
+            "steps": d["steps"],
+            "ensemble": d["ensemble"],
             "seconds": default,
         },
     }

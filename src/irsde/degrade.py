@@ -481,18 +481,11 @@ def smooth_fill(img: np.ndarray, mask: np.ndarray, sweeps: int = 6) -> np.ndarra
     img3 = img if img.ndim == 3 else img[..., None]
     known = (~hole).astype(np.float32)
     value, weight = img3 * known[..., None], known
-    levels = []
-    while True:
-        levels.append((value, weight))
-        if weight.shape[0] == 1 and weight.shape[1] == 1:
-            break
-        if (weight > 0).all():
-            break
+    levels = [(value, weight)]
+    while not (weight > 0).all():  # ends at 1x1 at the latest: some pixel is known
         value, weight = _sum_2x2(value), _sum_2x2(weight[..., None])[..., 0]
-    v, w = levels[-1]
-    est = v / np.maximum(w, 1e-12)[..., None]
-    if not (w > 0).all():  # only reached at 1x1 with no known pixel: cannot happen here
-        est = np.broadcast_to(img3[~hole].mean(0), est.shape).copy()
+        levels.append((value, weight))
+    est = value / weight[..., None]
     for v, w in reversed(levels[:-1]):
         coarse = np.repeat(np.repeat(est, 2, axis=0), 2, axis=1)[: w.shape[0], : w.shape[1]]
         alpha = np.clip(w, 0.0, 1.0)[..., None]

@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from .degrade import fill_holes_as
-from .errors import ConfigError, InputError, ModelLoadError, UsageError
+from .degrade import HOLE_FILLS, fill_holes_as
+from .errors import InputError, ModelLoadError, UsageError
 from .io import ImageData, OutputExistsError, as_image_data, load_image, save_image, to_uint8
 from .samplers import SAMPLERS, NoiseFn, sample
 from .sde import IRSDE
@@ -458,6 +458,12 @@ class Restorer:
         if ensemble not in ENSEMBLE_SIZES:
             raise UsageError(f"ensemble must be one of {ENSEMBLE_SIZES}, got {ensemble}")
         self.ensemble = int(ensemble)
+        self.hole_fill = (config.get("task_params") or {}).get("fill", "white")
+        if self.hole_fill not in HOLE_FILLS:
+            raise ModelLoadError(
+                f"model settings: inpainting fill must be one of {', '.join(HOLE_FILLS)}, "
+                f"not {self.hole_fill!r}"
+            )
         self.seed = int(seed)
         self.image_batch = max(1, int(image_batch))
         cuda = self.device.type == "cuda"
@@ -535,11 +541,7 @@ class Restorer:
                         f"mask size {missing.shape[1]}x{missing.shape[0]} does not match "
                         f"the image size {rgb.shape[1]}x{rgb.shape[0]}"
                     )
-            fill = (self.config.get("task_params") or {}).get("fill", "white")
-            try:
-                return fill_holes_as(rgb, missing, fill), ~missing
-            except ConfigError as err:
-                raise ModelLoadError(f"model settings: {err}") from None
+            return fill_holes_as(rgb, missing, self.hole_fill), ~missing
         return rgb, None
 
     @torch.inference_mode()
@@ -550,6 +552,7 @@ class Restorer:
         noise_fn = _per_item_noise(gens)
         callback = callback or self.callback
         draws = self.ensemble * self.samples
+        views = [dihedral(mu, view) for view in range(self.ensemble)]
         mean = m2 = None
         for k in range(draws):
             cb = None
@@ -559,7 +562,7 @@ class Restorer:
             x = sample(
                 self.tiler,
                 self.sde,
-                dihedral(mu, view),
+                views[view],
                 self.sampler,
                 self.steps,
                 spacing=self.spacing,

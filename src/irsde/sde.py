@@ -237,7 +237,9 @@ class IRSDE:
         the reference (so it is ~0 at ``t = 1``).
         """
         ref = self.thetas if like is None else like
-        A, B, C = self._posterior_coefs(t, s, ref)
+        return self._std_from_coefs(*self._posterior_coefs(t, s, ref))
+
+    def _std_from_coefs(self, A: Tensor, B: Tensor, C: Tensor) -> Tensor:
         var = (1 - A**2) * (1 - C**2) / (1 - B**2)
         var = torch.clamp(var, min=1e-20 * self.dt)
         return torch.exp(0.5 * torch.log(var)) * self.lam
@@ -258,7 +260,7 @@ class IRSDE:
         a, c = A * (1 - C**2) / denom, C * (1 - A**2) / denom
         k_x = a + c / B
         k_noise = c * self._at("sigma_bars", t, ref) / B
-        return k_x, k_noise, self.posterior_std(t, s, like=ref)
+        return k_x, k_noise, self._std_from_coefs(A, B, C)
 
     def posterior_step(
         self,
