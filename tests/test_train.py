@@ -200,6 +200,38 @@ def csv_rows(path: Path):
         yield from csv.DictReader(f)
 
 
+def test_time_budget_shortens_the_run_and_its_lr_schedule(tmp_path):
+    # a budget far below what 100k steps need: the run picks a reachable target after
+    # calibrating, ends there, and the cosine schedule ends at its floor on that step
+    cfg = parse_config(
+        tiny_config(
+            lr_schedule={"min_lr_ratio": 0.1},
+            train={
+                "max_steps": 100_000,
+                "time_budget": 2.0,
+                "calibration_steps": 4,
+                "val_every": 100_000,
+                "ckpt_every": 100_000,
+                "log_every": 1,
+            },
+        )
+    )
+    trainer = Trainer(cfg, tmp_path / "run")
+    summary = trainer.run()
+    trainer.close()
+    steps = summary["steps"]
+    assert 14 < steps < 100_000
+    assert trainer.state.budget_steps == steps == trainer.target_steps
+    logged = [r for r in csv_rows(tmp_path / "run" / "metrics.csv") if r["lr"]]
+    assert int(logged[-1]["step"]) == steps
+    last_lr = float(logged[-1]["lr"])
+    assert last_lr == pytest.approx(0.1 * 1e-3, rel=1e-6)
+    # resuming a finished budgeted run keeps its target: nothing more to do
+    again = Trainer(cfg, tmp_path / "run", resume=True)
+    assert again.target_steps == steps
+    again.close()
+
+
 def test_run_outputs_and_exported_model(tmp_path):
     from irsde.models import load_model
 

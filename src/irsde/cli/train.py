@@ -1,4 +1,7 @@
-"""``irsde train CONFIG.yml --out RUNDIR [--resume] [--max-steps N]`` (also under torchrun)."""
+"""``irsde train CONFIG.yml --out RUNDIR [--resume] [--max-steps N] [--time-budget S]``.
+
+Also runs under torchrun (one process per GPU or CPU share).
+"""
 
 from __future__ import annotations
 
@@ -30,20 +33,32 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="stop at this total step (default: the config's)",
     )
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="fit the run into this many seconds of training (overrides train.time_budget)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import UsageError
     from ..train import load_config
     from ..train.distributed import env_dist_info
     from ..train.trainer import Trainer
 
     cfg = load_config(args.config)
     if args.max_steps is not None and args.max_steps < 1:
-        from ..errors import UsageError
-
         raise UsageError("--max-steps must be at least 1")
+    if args.time_budget is not None:
+        if args.time_budget <= 0:
+            raise UsageError("--time-budget must be positive")
+        cfg = cfg.model_copy(
+            update={"train": cfg.train.model_copy(update={"time_budget": args.time_budget})}
+        )
     main_rank = env_dist_info().is_main
     trainer = Trainer(cfg, args.out, resume=args.resume, max_steps=args.max_steps)
     bar = None
@@ -60,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
     def on_step(info: dict) -> None:
         if bar is not None:
+            bar.total = info["total"]  # a time budget can shorten the run
             bar.update(info["step"] - bar.n)
             bar.set_postfix(loss=f"{info['loss']:.4g}", lr=f"{info['lr']:.2g}", refresh=False)
 

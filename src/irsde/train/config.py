@@ -117,6 +117,10 @@ class TrainLoopConfig(_Strict):
     val_sampler: SamplerConfig = Field(default_factory=lambda: SamplerConfig(steps=10))
     #: stop when the loss is non-finite for this many consecutive steps
     max_nonfinite: int = Field(20, ge=1)
+    #: wall-clock seconds for this run: after ``calibration_steps`` the run measures its
+    #: speed and lowers its step target (and the LR schedule's length) to fit the budget
+    time_budget: float | None = Field(None, gt=0)
+    calibration_steps: int = Field(60, ge=2)
 
 
 class TrainConfig(_Strict):

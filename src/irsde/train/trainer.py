@@ -58,14 +58,22 @@ class TrainState:
     batch_in_epoch: int = 0
     best_psnr: float = -math.inf
     nonfinite_total: int = 0
+    #: step target chosen to fit ``train.time_budget`` (0: none chosen)
+    budget_steps: int = 0
 
 
-def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
-    """LR multiplier per step: linear warm-up, then constant, multistep or cosine."""
+def lr_lambda(
+    cfg: TrainConfig, total_steps: Callable[[], int] | None = None
+) -> Callable[[int], float]:
+    """LR multiplier per step: linear warm-up, then constant, multistep or cosine.
+
+    ``total_steps`` gives the schedule's length when it can change during the run (a time
+    budget); default ``train.max_steps``.
+    """
     sch = cfg.lr_schedule
-    total = cfg.train.max_steps
 
     def factor(step: int) -> float:
+        total = total_steps() if total_steps is not None else cfg.train.max_steps
         if sch.warmup_steps and step < sch.warmup_steps:
             return (step + 1) / sch.warmup_steps
         if sch.type == "multistep":
@@ -129,6 +137,8 @@ class Trainer:
         self.target_steps = max_steps or cfg.train.max_steps
         self.device = dist_utils.pick_device(dist_utils.env_dist_info().local_rank)
         self.dist = dist_utils.init_distributed(self.device)
+        if self.device.type == "cuda":  # fixed training shapes: let cuDNN pick its kernels
+            torch.backends.cudnn.benchmark = True
         self._check_run_dir(resume)
 
         torch.manual_seed(cfg.seed)
@@ -145,7 +155,10 @@ class Trainer:
         self.ema.load_state_dict(self.model.state_dict())
         self.ema.requires_grad_(False).eval()
         self.optimizer = build_optimizer(cfg, self.model.parameters())
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg))
+        self.state = TrainState()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(cfg, self._schedule_length)
+        )
         self.amp = cfg.train.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.gen = torch.Generator(self.device).manual_seed(cfg.seed * 1000 + 17 + self.dist.rank)
@@ -158,9 +171,10 @@ class Trainer:
         self.batches = EpochBatches(
             len(self.train_set), cfg.data.batch_size, cfg.seed, self.dist.rank, self.dist.world_size
         )
-        self.state = TrainState()
         if resume:
             self._restore(load_checkpoint(self.ckpt_path, self.device))
+            if self.state.budget_steps:  # a budgeted run keeps the target it chose
+                self.target_steps = min(self.target_steps, self.state.budget_steps)
         self.ddp = (
             DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
@@ -173,6 +187,26 @@ class Trainer:
         )
 
     # ------------------------------------------------------------- set-up
+    def _schedule_length(self) -> int:
+        return self.state.budget_steps or self.cfg.train.max_steps
+
+    def _fit_time_budget(self, steps_done: int, seconds: float, elapsed: float) -> None:
+        """Lower the step target so the run ends within ``train.time_budget`` seconds.
+
+        ``steps_done`` steps took ``seconds`` (warm-up excluded); ``elapsed`` seconds of the
+        budget are spent. All processes adopt the smallest target.
+        """
+        budget = self.cfg.train.time_budget
+        rate = steps_done / max(seconds, 1e-9)
+        # a little headroom for the final validation, checkpoint and export
+        fit = self.state.step + int(rate * max(0.0, 0.97 * budget - elapsed))
+        fit = min(dist_utils.gather_objects(fit))
+        target = max(self.state.step + 1, min(self.target_steps, fit))
+        self.state.budget_steps = self.target_steps = target
+        log.info(
+            "time budget %.0f s: %.2f steps/s measured, training to step %d", budget, rate, target
+        )
+
     def _check_run_dir(self, resume: bool) -> None:
         if resume:
             if not self.ckpt_path.exists():
@@ -302,8 +336,17 @@ class Trainer:
         consecutive_bad = 0
         window: list[float] = []
         t0, steps0 = time.perf_counter(), st.step
+        calibrate = cfg.train.time_budget is not None and not st.budget_steps
+        # speed is measured from the 10th step on: the first ones pay for warm-up
+        t_warm = t0
         batches = self._epoch_batches()
         while st.step < self.target_steps:
+            if calibrate and st.step - steps0 == 10:
+                t_warm = time.perf_counter()
+            if calibrate and st.step - steps0 == cfg.train.calibration_steps + 10:
+                now = time.perf_counter()
+                self._fit_time_budget(cfg.train.calibration_steps, now - t_warm, now - t0)
+                calibrate = False
             batch = next(batches)
             st.batch_in_epoch += 1
             out = self._step(batch)
@@ -325,7 +368,12 @@ class Trainer:
             window.append(out["loss"])
             if on_step is not None:
                 on_step(
-                    {"step": st.step, "loss": out["loss"], "lr": self.scheduler.get_last_lr()[0]}
+                    {
+                        "step": st.step,
+                        "total": self.target_steps,
+                        "loss": out["loss"],
+                        "lr": self.scheduler.get_last_lr()[0],
+                    }
                 )
             if st.step % cfg.train.log_every == 0 or st.step == self.target_steps:
                 rate = (st.step - steps0) / max(1e-9, time.perf_counter() - t0)
