@@ -31,20 +31,13 @@ demo: install
 	$(BIN)/irsde demo -o demo_out
 
 # Retrain one embedded model, e.g.  make train-embedded TASK=denoise
-# (every phase in configs/embedded{,/finetune,/finetune2,/finetune3,/finetune4}/TASK.yml, in order)
+# (every phase of configs/embedded/phases.yml, then export, quality table and model card)
 train-embedded: dev
 	@test -n "$(TASK)" || (echo "usage: make train-embedded TASK=denoise|sr4|deblur|derain|dehaze|inpaint" && exit 2)
 	$(PIP) install -q -e ".[train-data]"
 	test -d datasets/skimage-train || $(BIN)/python scripts/prepare_training_photos.py datasets/skimage-train
 	test -d datasets/more-photos || $(BIN)/python scripts/prepare_training_photos.py --more datasets/more-photos
-	$(BIN)/irsde train configs/embedded/$(TASK).yml --out runs/embedded-$(TASK)
-	test ! -f configs/embedded/finetune/$(TASK).yml || $(BIN)/irsde train configs/embedded/finetune/$(TASK).yml --out runs/embedded-$(TASK)-ft
-	test ! -f configs/embedded/finetune2/$(TASK).yml || $(BIN)/irsde train configs/embedded/finetune2/$(TASK).yml --out runs/embedded-$(TASK)-ft2
-	test ! -f configs/embedded/finetune3/$(TASK).yml || $(BIN)/irsde train configs/embedded/finetune3/$(TASK).yml --out runs/embedded-$(TASK)-ft3
-	test ! -f configs/embedded/finetune4/$(TASK).yml || $(BIN)/irsde train configs/embedded/finetune4/$(TASK).yml --out runs/embedded-$(TASK)-ft4
-	$(BIN)/python scripts/finalize_embedded.py export $(TASK)
-	$(BIN)/python benchmarks/quality.py --tasks $(TASK) --json runs/quality-$(TASK).json --md runs/quality-$(TASK).md
-	$(BIN)/python scripts/finalize_embedded.py card $(TASK) --quality runs/quality-$(TASK).json
+	$(BIN)/python scripts/train_embedded.py $(TASK)
 
 test: dev
 	$(BIN)/python -m pytest

@@ -170,6 +170,19 @@ def test_rgb16_tiff(tmp_path):
     assert torch.allclose(gt[:, 0, 0], torch.tensor([1.0, 0.5, 0.0]), atol=1e-3)
 
 
+def test_inpainting_items_carry_their_hole_mask(tmp_path):
+    write_image(tmp_path / "a.png", textured(40, 40, 0))
+    item = SyntheticDataset(tmp_path, "inpaint", crop=32, params={"fill": "smooth"})[0]
+    mask = item["mask"]
+    assert mask.shape == (1, 32, 32) and mask.dtype == torch.float32
+    holes = mask[0] > 0
+    assert 0 < int(holes.sum()) < 32 * 32
+    # outside the holes the input is the clean image; inside it was filled
+    assert torch.equal(item["lq"][:, ~holes], item["gt"][:, ~holes])
+    assert not torch.equal(item["lq"][:, holes], item["gt"][:, holes])
+    assert "mask" not in SyntheticDataset(tmp_path, "denoise", crop=32)[0]
+
+
 def test_small_images_are_padded(tmp_path):
     write_image(tmp_path / "small.png", textured(10, 12, 0))
     item = SyntheticDataset(tmp_path, "deblur", crop=16)[0]

@@ -121,3 +121,23 @@ def test_x0_loss_is_zero_for_true_noise_and_matches_definition(pair, gen):
     wrong = noise + 0.01
     expected = (sde.x0_from_noise(x_t, mu, wrong, t) - x0).abs().flatten(1).mean(1).mean()
     torch.testing.assert_close(x0_matching_loss(sde, wrong, x_t, x0, mu, t), expected)
+
+
+def test_x0_loss_weight_averages_over_the_weighted_pixels_only(pair, gen):
+    from irsde.losses import x0_matching_loss
+
+    x0, mu = pair
+    sde = IRSDE(10, 100)
+    x_t, t, noise = sample_training_state(sde, x0, mu, gen)
+    wrong = noise.clone()
+    wrong[..., :, : x0.shape[-1] // 2] += 0.05  # errors only in the left half
+    left = torch.zeros_like(x0[:, :1])
+    left[..., :, : x0.shape[-1] // 2] = 1
+    err = (sde.x0_from_noise(x_t, mu, wrong, t) - x0).abs()
+    on_left = x0_matching_loss(sde, wrong, x_t, x0, mu, t, weight=left)
+    on_right = x0_matching_loss(sde, wrong, x_t, x0, mu, t, weight=1 - left)
+    torch.testing.assert_close(on_left, err[..., : x0.shape[-1] // 2].flatten(1).mean(1).mean())
+    assert float(on_right) < 1e-4 < float(on_left)
+    # an empty weight (no hole in a sample) contributes 0, not NaN
+    none = x0_matching_loss(sde, wrong, x_t, x0, mu, t, weight=torch.zeros_like(left))
+    assert float(none) == 0.0

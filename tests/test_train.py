@@ -126,13 +126,59 @@ def test_cli_reports_config_error_with_exit_2(tmp_path, capsys):
     assert err.count("\n") == 0 and "typo_key: unknown key" in err
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "configs").rglob("*.yml")), ids=lambda p: p.stem)
+PHASES = REPO / "configs" / "embedded" / "phases.yml"
+
+
+@pytest.mark.parametrize(
+    "path", sorted(set((REPO / "configs").rglob("*.yml")) - {PHASES}), ids=lambda p: p.stem
+)
 def test_bundled_configs_are_valid(path):
     cfg = parse_config(
         yaml.safe_load(path.read_text()), str(path)
     )  # paths not checked: data may be absent
     assert isinstance(cfg, TrainConfig)
     assert cfg.sde_settings()["T"] >= 1
+
+
+def test_embedded_phases_chain_their_runs():
+    # each shipped model's phases: the config names its run folder and starts from the
+    # previous phase's weights, so scripts/train_embedded.py reproduces the chain
+    from irsde.tasks import TASKS
+
+    table = yaml.safe_load(PHASES.read_text())
+    assert set(table) == set(TASKS)
+    for task, phases in table.items():
+        prev = None
+        for phase in phases:
+            raw = yaml.safe_load((PHASES.parent / phase["config"]).read_text())
+            cfg = parse_config(raw, phase["config"])
+            assert cfg.task == task and cfg.name == phase["run"]
+            assert phase.get("device", "cpu") in ("cpu", "cuda")
+            init = raw["network"].get("init")
+            if prev is None:
+                assert init is None, phase
+            else:
+                assert Path(init).parts[-2:] == (prev, "final.safetensors"), phase
+            prev = phase["run"]
+
+
+def test_hole_loss_trains_inpainting_and_is_refused_elsewhere(tmp_path):
+    cfg = tiny_config(
+        task="inpaint",
+        data={
+            "train": {"type": "synthetic", "source": "deadleaves", "crop": 16, "length": 16},
+            "batch_size": 2,
+        },
+        loss={"type": "x0", "region": "holes"},
+    )
+    cfg["network"] = {
+        "arch": "ConditionalNAFNet",
+        "params": {**TINY_NET["params"], "prediction": "x0"},
+    }
+    summary = train(parse_config(cfg), tmp_path / "run")
+    assert summary["steps"] == 6 and summary["nonfinite_skipped"] == 0
+    with pytest.raises(ConfigError, match=r"loss\.region 'holes' needs task inpaint"):
+        parse_config(tiny_config(loss={"type": "x0", "region": "holes"}), "bad.yml")
 
 
 def test_lr_schedules():
@@ -251,6 +297,7 @@ def test_run_outputs_and_exported_model(tmp_path):
     assert net.irsde_config["task"] == "denoise" and net.irsde_config["sde"]["T"] == 20
     assert net.irsde_config["provenance"]["trained_steps"] == 6
     assert summary["best_val_psnr"] is not None
+    assert summary["device"].startswith("cpu, ")  # where the steps were taken, for model cards
 
 
 def test_resume_equals_straight_run_bitwise(tmp_path):

@@ -3,8 +3,10 @@
 ``ml_matching_loss`` is the paper's maximum-likelihood objective: the network's noise
 prediction defines a reverse Euler step ``x_t - reverse_sde_drift`` (no noise term) which
 should land on the optimal reverse state ``x*_{t-1}``. ``noise_matching_loss`` is the
-plain denoising-score alternative; ``x0_matching_loss`` matches the implied clean image. Both take per-sample means over all pixels and then
-reduce over the batch (``reduction``: ``"mean"``, ``"sum"`` or ``"none"`` for ``(B,)``).
+plain denoising-score alternative; ``x0_matching_loss`` matches the implied clean image.
+All take per-sample means over the pixels (or a ``weight``-ed mean, e.g. over the holes
+of an inpainting mask) and then reduce over the batch (``reduction``: ``"mean"``,
+``"sum"`` or ``"none"`` for ``(B,)``).
 """
 
 from __future__ import annotations
@@ -46,14 +48,19 @@ def sample_training_state(
     return sde.q_sample(x0, mu, t, noise), t, noise
 
 
-def _reduce(diff: Tensor, kind: Kind, reduction: Reduction) -> Tensor:
+def _reduce(diff: Tensor, kind: Kind, reduction: Reduction, weight: Tensor | None = None) -> Tensor:
     if kind == "l1":
         err = diff.abs()
     elif kind == "l2":
         err = diff.square()
     else:
         raise ValueError(f"unknown loss kind {kind!r}; choose l1 or l2")
-    per_sample = err.flatten(1).mean(dim=1)
+    if weight is None:
+        per_sample = err.flatten(1).mean(dim=1)
+    else:  # weighted mean per sample; an all-zero weight gives 0
+        weight = weight.expand_as(err)
+        total = weight.flatten(1).sum(dim=1)
+        per_sample = (err * weight).flatten(1).sum(dim=1) / total.clamp_min(1e-8)
     if reduction == "mean":
         return per_sample.mean()
     if reduction == "sum":
@@ -89,15 +96,17 @@ def x0_matching_loss(
     t: Timestep,
     kind: Kind = "l1",
     reduction: Reduction = "mean",
+    weight: Tensor | None = None,
 ) -> Tensor:
     """``|x0_hat - x0|`` with ``x0_hat`` implied by the predicted noise.
 
     Uniform in ``t`` on the image scale: the ML loss weights ``t`` by the posterior
     coefficient of ``x0``, which vanishes near ``T``. Pair it with networks that predict
     ``x0`` (e.g. ``ConditionalNAFNet(prediction="x0")``): with a noise-predicting network
-    the gradient at large ``t`` is amplified by ``exp(thetabar_t)``.
+    the gradient at large ``t`` is amplified by ``exp(thetabar_t)``. ``weight``
+    (broadcast to the image, e.g. ``(B, 1, H, W)``) restricts the mean to some pixels.
     """
-    return _reduce(sde.x0_from_noise(x_t, mu, noise_pred, t) - x0, kind, reduction)
+    return _reduce(sde.x0_from_noise(x_t, mu, noise_pred, t) - x0, kind, reduction, weight)
 
 
 def noise_matching_loss(

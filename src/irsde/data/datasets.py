@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..degrade import TASK_DEFAULTS, bicubic_resize, degrade_for_task
+from ..degrade import TASK_DEFAULTS, bicubic_resize, synthesize
 from ..errors import ConfigError, IrsdeError
 from ..io import read_image
 from ..tasks import get_task
@@ -269,7 +269,7 @@ def _check_crop(crop: int | None, scale: int, crop_mode: str) -> str:
 
 
 class SyntheticDataset(_SeededDataset):
-    """Clean images with degradations synthesized on the fly by ``degrade_for_task``.
+    """Clean images with degradations synthesized on the fly by ``irsde.degrade.synthesize``.
 
     Args:
         source: a folder of clean images, ``"deadleaves"``, or a list of folders and/or
@@ -344,8 +344,11 @@ class SyntheticDataset(_SeededDataset):
         else:
             n = len(self.files)
             gt, name = self._retry(n, self.where, self._clean, index % n, rng)
-        mu = degrade_for_task(gt, self.task, rng, **self.params)
-        return {"gt": to_tensor(gt), "lq": to_tensor(mu), "name": name}
+        deg = synthesize(gt, self.task, rng, **self.params)
+        item = {"gt": to_tensor(gt), "lq": to_tensor(deg.mu), "name": name}
+        if deg.mask is not None:  # inpainting: 1 where pixels are missing
+            item["mask"] = torch.from_numpy(deg.mask.astype(np.float32))[None]
+        return item
 
     def _clean(self, i: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         path = self.files[i]

@@ -75,6 +75,9 @@ class LossConfig(_Strict):
     kind: Literal["l1", "l2"] = "l1"
     #: fraction of training samples drawn at t = T, where a 1-NFE sampler evaluates
     final_fraction: float = Field(0.0, ge=0, le=1)
+    #: pixels the loss averages over: all, or (synthetic inpainting with the x0 loss) only
+    #: the holes, since the restorer keeps the known pixels anyway
+    region: Literal["all", "holes"] = "all"
 
 
 class OptimConfig(_Strict):
@@ -145,6 +148,18 @@ class TrainConfig(_Strict):
         if v not in TASKS:
             raise ValueError(f"unknown task {v!r}; choose one of {', '.join(TASKS)}")
         return v
+
+    @model_validator(mode="after")
+    def _hole_loss_needs_masks(self) -> TrainConfig:
+        if self.loss.region == "holes" and not (
+            self.task == "inpaint"
+            and self.loss.type == "x0"
+            and self.data.train.type == "synthetic"
+        ):
+            raise ValueError(
+                "loss.region 'holes' needs task inpaint, loss.type x0 and synthetic training data"
+            )
+        return self
 
     def sde_settings(self) -> dict[str, Any]:
         """Settings for ``IRSDE(**...)``: explicit, else the task's reference defaults."""

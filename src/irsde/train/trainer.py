@@ -308,7 +308,12 @@ class Trainer:
         if self.cfg.loss.type == "noise":
             return noise_matching_loss(pred, noise, self.cfg.loss.kind)
         if self.cfg.loss.type == "x0":
-            return x0_matching_loss(self.sde, pred, x_t, x0, mu, t, self.cfg.loss.kind)
+            weight = None
+            if self.cfg.loss.region == "holes":  # the restorer keeps the known pixels
+                weight = batch["mask"].to(self.device, non_blocking=True)
+            return x0_matching_loss(
+                self.sde, pred, x_t, x0, mu, t, self.cfg.loss.kind, weight=weight
+            )
         return ml_matching_loss(self.sde, pred, x_t, x0, mu, t, self.cfg.loss.kind)
 
     def _step(self, batch: dict[str, torch.Tensor]) -> dict[str, float] | None:
@@ -411,6 +416,8 @@ class Trainer:
             out = sample(
                 model, self.sde, mu, vs.name, vs.steps, spacing=vs.spacing, generator=gen
             ).clamp(0, 1)
+            if "mask" in item:  # inpainting: known pixels are kept, as the Restorer does
+                out = torch.where(item["mask"][None].to(self.device) > 0, out, mu)
             a, b = to_uint8(tensor_to_image(out)), to_uint8(tensor_to_image(x0))
             psnrs.append(psnr(a, b))
             ssims.append(ssim(a, b) if min(a.shape[:2]) >= 11 else float("nan"))
@@ -502,6 +509,7 @@ class Trainer:
             "nonfinite_skipped": self.state.nonfinite_total,
             "best_val_psnr": self.state.best_psnr if math.isfinite(self.state.best_psnr) else None,
             "world_size": self.dist.world_size,
+            "device": _device_label(self.device),
             "param_checksums": checksums,
         }
         if self.dist.is_main:
@@ -515,6 +523,13 @@ class Trainer:
 
     def close(self) -> None:
         dist_utils.cleanup()
+
+
+def _device_label(device: torch.device) -> str:
+    """``"NVIDIA H200"`` or ``"cpu, 2 threads"``: where the steps of this run were taken."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{device.type}, {torch.get_num_threads()} thread(s)"
 
 
 def _to_list(obj: Any) -> Any:

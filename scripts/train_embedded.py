@@ -1,0 +1,86 @@
+"""Retrain one embedded model: every phase of ``configs/embedded/phases.yml``, then export,
+measure and document it.
+
+    python scripts/train_embedded.py denoise            # all phases, export, quality, card
+    python scripts/train_embedded.py dehaze --train-only
+
+A phase whose run folder holds ``final.safetensors`` is skipped; one with a checkpoint is
+resumed. Phases marked ``device: cuda`` stop here without a GPU unless ``--allow-cpu``.
+Several tasks train side by side as separate processes (``... denoise & ... sr4 &``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PHASES = REPO / "configs" / "embedded" / "phases.yml"
+
+
+def load_phases(task: str) -> list[dict]:
+    """The phases of ``task``'s shipped model, oldest first."""
+    table = yaml.safe_load(PHASES.read_text())
+    if task not in table:
+        raise SystemExit(f"{PHASES}: no phases for task {task!r} (tasks: {', '.join(table)})")
+    return table[task]
+
+
+def run_phase(phase: dict, allow_cpu: bool) -> None:
+    out = REPO / "runs" / phase["run"]
+    if (out / "final.safetensors").exists():
+        print(f"{phase['run']}: finished, skipped")
+        return
+    if phase.get("device") == "cuda" and not allow_cpu:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit(
+                f"{phase['config']}: this phase was trained on a GPU and none is here "
+                "(--allow-cpu runs it anyway, within its time budget)"
+            )
+    cmd = [
+        sys.executable,
+        "-m",
+        "irsde",
+        "train",
+        str(REPO / "configs" / "embedded" / phase["config"]),
+    ]
+    cmd += ["--out", str(out), "--no-progress"]
+    if (out / "checkpoints" / "last.pt").exists():
+        cmd.append("--resume")
+    log = REPO / "runs" / f"log-{phase['run']}.txt"
+    print(f"{phase['run']}: training ({' '.join(cmd[2:])}), log {log}")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as f:
+        if subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=REPO).returncode:
+            raise SystemExit(f"{phase['run']}: training failed, see {log}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("task")
+    ap.add_argument("--train-only", action="store_true", help="no export, quality or card")
+    ap.add_argument("--allow-cpu", action="store_true", help="run GPU phases on the CPU")
+    args = ap.parse_args()
+    for phase in load_phases(args.task):
+        run_phase(phase, args.allow_cpu)
+    if args.train_only:
+        return
+    py, quality = sys.executable, REPO / "runs" / f"quality-{args.task}.json"
+    steps = [
+        [py, "scripts/finalize_embedded.py", "export", args.task],
+        [py, "benchmarks/quality.py", "--tasks", args.task, "--json", str(quality),
+         "--md", str(quality.with_suffix(".md"))],
+        [py, "scripts/finalize_embedded.py", "card", args.task, "--quality", str(quality)],
+    ]  # fmt: skip
+    for cmd in steps:
+        subprocess.run(cmd, cwd=REPO, check=True)
+
+
+if __name__ == "__main__":
+    main()
