@@ -469,7 +469,10 @@ def render_card(task: str, path: Path, cfg: dict, prov: dict, quality: dict) -> 
         "Training log of the last phase (`metrics.csv`): loss "
         f"{tr.get('first_loss', 0):.4f} at the first log -> {tr.get('final_loss', 0):.4f} at the end; "
         "validation PSNR (4 crops of training photos, 5-step posterior sampler) "
-        + ", ".join(f"{v:.2f} dB @ {s}" for s, v in vals[:: max(1, len(vals) // 6)] + vals[-1:])
+        + ", ".join(
+            f"{v:.2f} dB @ {s}"
+            for s, v in dict(vals[:: max(1, len(vals) // 6)] + vals[-1:]).items()
+        )
         + ".",
         "",
         "## Default sampler selection (validation crops of training photos, PSNR-Y crop 4)",

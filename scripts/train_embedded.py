@@ -22,16 +22,17 @@ REPO = Path(__file__).resolve().parents[1]
 PHASES = REPO / "configs" / "embedded" / "phases.yml"
 
 
-def load_phases(task: str) -> list[dict]:
+def load_phases(task: str, path: Path = PHASES) -> list[dict]:
     """The phases of ``task``'s shipped model, oldest first."""
-    table = yaml.safe_load(PHASES.read_text())
+    table = yaml.safe_load(path.read_text())
     if task not in table:
-        raise SystemExit(f"{PHASES}: no phases for task {task!r} (tasks: {', '.join(table)})")
+        raise SystemExit(f"{path}: no phases for task {task!r} (tasks: {', '.join(table)})")
     return table[task]
 
 
-def run_phase(phase: dict, allow_cpu: bool) -> None:
-    out = REPO / "runs" / phase["run"]
+def run_phase(phase: dict, configs: Path, runs: Path, allow_cpu: bool) -> None:
+    """Train one phase into ``runs/<run>`` unless it finished; resume it if it started."""
+    out = runs / phase["run"]
     if (out / "final.safetensors").exists():
         print(f"{phase['run']}: finished, skipped")
         return
@@ -43,17 +44,11 @@ def run_phase(phase: dict, allow_cpu: bool) -> None:
                 f"{phase['config']}: this phase was trained on a GPU and none is here "
                 "(--allow-cpu runs it anyway, within its time budget)"
             )
-    cmd = [
-        sys.executable,
-        "-m",
-        "irsde",
-        "train",
-        str(REPO / "configs" / "embedded" / phase["config"]),
-    ]
+    cmd = [sys.executable, "-m", "irsde", "train", str(configs / phase["config"])]
     cmd += ["--out", str(out), "--no-progress"]
     if (out / "checkpoints" / "last.pt").exists():
         cmd.append("--resume")
-    log = REPO / "runs" / f"log-{phase['run']}.txt"
+    log = runs / f"log-{phase['run']}.txt"
     print(f"{phase['run']}: training ({' '.join(cmd[2:])}), log {log}")
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as f:
@@ -66,9 +61,11 @@ def main() -> None:
     ap.add_argument("task")
     ap.add_argument("--train-only", action="store_true", help="no export, quality or card")
     ap.add_argument("--allow-cpu", action="store_true", help="run GPU phases on the CPU")
+    ap.add_argument("--phases", type=Path, default=PHASES, help="configs: relative to it")
+    ap.add_argument("--runs", type=Path, default=REPO / "runs", help="run folders")
     args = ap.parse_args()
-    for phase in load_phases(args.task):
-        run_phase(phase, args.allow_cpu)
+    for phase in load_phases(args.task, args.phases):
+        run_phase(phase, args.phases.parent, args.runs, args.allow_cpu)
     if args.train_only:
         return
     py, quality = sys.executable, REPO / "runs" / f"quality-{args.task}.json"

@@ -181,6 +181,40 @@ def test_hole_loss_trains_inpainting_and_is_refused_elsewhere(tmp_path):
         parse_config(tiny_config(loss={"type": "x0", "region": "holes"}), "bad.yml")
 
 
+def test_train_embedded_script_chains_skips_and_needs_a_gpu_for_gpu_phases(tmp_path):
+    # scripts/train_embedded.py on a phases file of two tiny phases (the second fine-tunes
+    # the first), then again (both skipped), then a phase marked device: cuda
+    runs = tmp_path / "runs"
+    first = tiny_config(name="a", train={"max_steps": 4})
+    second = tiny_config(name="b", train={"max_steps": 4})
+    second["network"] = {**TINY_NET, "init": str(runs / "a" / "final.safetensors")}
+    write_config(tmp_path / "a.yml", first)
+    write_config(tmp_path / "b.yml", second)
+    phases = tmp_path / "phases.yml"
+    phases.write_text(
+        yaml.safe_dump(
+            {
+                "denoise": [{"config": "a.yml", "run": "a"}, {"config": "b.yml", "run": "b"}],
+                "sr4": [{"config": "a.yml", "run": "g", "device": "cuda"}],
+            }
+        )
+    )
+    script = [sys.executable, str(REPO / "scripts" / "train_embedded.py")]
+    common = ["--train-only", "--phases", str(phases), "--runs", str(runs)]
+    done = subprocess.run([*script, "denoise", *common], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (runs / "a" / "final.safetensors").exists() and (
+        runs / "b" / "final.safetensors"
+    ).exists()
+    assert "initialised the network from" in (runs / "log-b.txt").read_text()
+    again = subprocess.run([*script, "denoise", *common], capture_output=True, text=True)
+    assert again.stdout.count("finished, skipped") == 2
+    if not torch.cuda.is_available():
+        gpu = subprocess.run([*script, "sr4", *common], capture_output=True, text=True)
+        assert gpu.returncode != 0 and "trained on a GPU and none is here" in gpu.stderr
+        assert not (runs / "g").exists()
+
+
 def test_lr_schedules():
     cfg = TrainConfig.model_validate(
         tiny_config(
