@@ -183,6 +183,32 @@ def test_inpainting_items_carry_their_hole_mask(tmp_path):
     assert "mask" not in SyntheticDataset(tmp_path, "denoise", crop=32)[0]
 
 
+def test_deadleaves_bank_crops_reproducible_images_from_few_draws():
+    def make(bank):
+        return SyntheticDataset("deadleaves", "denoise", crop=24, length=64, deadleaves_bank=bank)
+
+    ds, again = make(4), make(4)
+    items = [ds[i]["gt"] for i in range(40)]
+    assert len(ds._bank) == 4 and all(b.shape == (48, 48, 3) for b in ds._bank.values())
+    # reproducible whichever items filled the bank (another process, a resumed run)
+    assert all(torch.equal(again[i]["gt"], items[i]) for i in reversed(range(40)))
+    # every item is a crop of one of the bank's images (possibly flipped or rotated)
+    for item in items[:8]:
+        img = item.permute(1, 2, 0).numpy()
+        views = [np.rot90(img, k) for k in range(4)]
+        views += [v[:, ::-1] for v in views]
+        assert any(
+            np.allclose(v, big[y : y + 24, x : x + 24])
+            for big in ds._bank.values()
+            for v in views
+            for y in range(25)
+            for x in range(25)
+        )
+    # without a bank: a new image per item, same stream as before banks existed
+    plain = make(0)
+    assert plain._bank == {} and not torch.equal(plain[0]["gt"], plain[1]["gt"])
+
+
 def test_small_images_are_padded(tmp_path):
     write_image(tmp_path / "small.png", textured(10, 12, 0))
     item = SyntheticDataset(tmp_path, "deblur", crop=16)[0]

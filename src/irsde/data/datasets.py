@@ -284,6 +284,9 @@ class SyntheticDataset(_SeededDataset):
             None or 0 with ``"deadleaves"`` among several sources: an equal share per
             source; a positive ratio without ``"deadleaves"`` listed still mixes them in.
         deadleaves_params: keyword arguments of :func:`irsde.data.dead_leaves`.
+        deadleaves_bank: draw this many dead-leaves images of twice the crop size (each
+            from its own seed, once per process) and cut random crops from them instead
+            of drawing a new image per item (about 10x cheaper; 0: a new image per item).
     """
 
     def __init__(
@@ -300,9 +303,12 @@ class SyntheticDataset(_SeededDataset):
         deadleaves_params: dict[str, Any] | None = None,
         crop_mode: str = "random",
         cache: bool = False,
+        deadleaves_bank: int = 0,
     ) -> None:
         super().__init__(seed, cache)
         self.task, self.scale = task, get_task(task).scale
+        self.deadleaves_bank = int(deadleaves_bank)
+        self._bank: dict[int, np.ndarray] = {}
         self.params = dict(params or {})
         unknown = sorted(set(self.params) - set(TASK_DEFAULTS[task]))
         if unknown:
@@ -339,7 +345,7 @@ class SyntheticDataset(_SeededDataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = self.item_rng(index)
         if self.ratio >= 1 or (self.ratio > 0 and rng.random() < self.ratio):
-            gt = dead_leaves(self.crop, rng, **self.deadleaves_params)
+            gt = self._dead_leaves(rng)
             name = f"deadleaves_{index:06d}"
         else:
             n = len(self.files)
@@ -349,6 +355,22 @@ class SyntheticDataset(_SeededDataset):
         if deg.mask is not None:  # inpainting: 1 where pixels are missing
             item["mask"] = torch.from_numpy(deg.mask.astype(np.float32))[None]
         return item
+
+    def _dead_leaves(self, rng: np.random.Generator) -> np.ndarray:
+        """A new dead-leaves image, or a crop of one from the bank."""
+        if not self.deadleaves_bank:
+            return dead_leaves(self.crop, rng, **self.deadleaves_params)
+        slot = int(rng.integers(self.deadleaves_bank))
+        if slot not in self._bank:  # same leaf sizes as a crop-sized image would have
+            params = {"rmax": self.crop / 2, **self.deadleaves_params}
+            slot_rng = np.random.default_rng([self.seed, 0xDEAD1EAF, slot])
+            self._bank[slot] = dead_leaves(2 * self.crop, slot_rng, **params)
+        big = self._bank[slot]
+        y, x = crop_origin(*big.shape[:2], self.crop, rng)
+        img = big[y : y + self.crop, x : x + self.crop]
+        if self.augment:
+            (img,) = random_augment([img], rng)
+        return np.ascontiguousarray(img)
 
     def _clean(self, i: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         path = self.files[i]

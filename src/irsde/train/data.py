@@ -65,4 +65,5 @@ def build_dataset(
         deadleaves_ratio=src.deadleaves_ratio,
         crop_mode="random" if train else "center",
         cache=src.cache,
+        deadleaves_bank=src.deadleaves_bank,
     )
