@@ -166,7 +166,13 @@ def test_hole_loss_trains_inpainting_and_is_refused_elsewhere(tmp_path):
     cfg = tiny_config(
         task="inpaint",
         data={
-            "train": {"type": "synthetic", "source": "deadleaves", "crop": 16, "length": 16},
+            "train": {
+                "type": "synthetic",
+                "source": "deadleaves",
+                "crop": 16,
+                "length": 16,
+                "deadleaves_bank": 3,  # crops of three pre-drawn images
+            },
             "batch_size": 2,
         },
         loss={"type": "x0", "region": "holes"},

@@ -43,6 +43,9 @@ class DataSourceConfig(_Strict):
     source: str | list[str] = "deadleaves"
     #: synthetic: fraction of dead-leaves images when sources are mixed
     deadleaves_ratio: float = Field(0.0, ge=0, le=1)
+    #: synthetic: crop dead-leaves images from this many pre-drawn ones, each twice the
+    #: crop size (0: draw a new one per sample; see benchmarks/data_throughput.py)
+    deadleaves_bank: int = Field(0, ge=0)
     gt: Path | None = None
     lq: Path | None = None
     crop: int | None = Field(128, ge=8)
