@@ -337,7 +337,7 @@ def test_run_outputs_and_exported_model(tmp_path):
     assert net.irsde_config["task"] == "denoise" and net.irsde_config["sde"]["T"] == 20
     assert net.irsde_config["provenance"]["trained_steps"] == 6
     assert summary["best_val_psnr"] is not None
-    assert summary["device"].startswith("cpu, ")  # where the steps were taken, for model cards
+    assert summary["device"].startswith("CPU, ")  # where the steps were taken, for model cards
 
 
 def test_resume_equals_straight_run_bitwise(tmp_path):

@@ -526,10 +526,11 @@ class Trainer:
 
 
 def _device_label(device: torch.device) -> str:
-    """``"NVIDIA H200"`` or ``"cpu, 2 threads"``: where the steps of this run were taken."""
+    """``"NVIDIA H200"`` or ``"CPU, 2 threads"``: where the steps of this run were taken."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{device.type}, {torch.get_num_threads()} thread(s)"
+    n = torch.get_num_threads()
+    return f"{device.type.upper()}, {n} thread{'s' if n > 1 else ''}"
 
 
 def _to_list(obj: Any) -> Any:
