@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from train_embedded import load_phases  # scripts/: the one reader of phases.yml
 
 from irsde import IRSDE
 from irsde.degrade import synthesize
@@ -156,13 +157,6 @@ def weights_path(task: str) -> Path:
     return REPO / "src" / "irsde" / "weights" / f"{task}.safetensors"
 
 
-def recipe_phases(task: str) -> list[dict]:
-    """The training phases of ``task`` (``configs/embedded/phases.yml``)."""
-    import yaml
-
-    return yaml.safe_load((REPO / "configs" / "embedded" / "phases.yml").read_text())[task]
-
-
 def run_chain(run: Path) -> list[Path]:
     """The run and the runs it was fine-tuned from (``network.init``), oldest first."""
     import yaml
@@ -179,7 +173,7 @@ def run_chain(run: Path) -> list[Path]:
 
 def phase_config(task: str, run_name: str) -> str:
     """The config of the phase that wrote ``runs/<run_name>``."""
-    known = {p["run"]: p["config"] for p in recipe_phases(task)}
+    known = {p["run"]: p["config"] for p in load_phases(task)}
     return f"configs/embedded/{known[run_name]}" if run_name in known else "?"
 
 
@@ -543,7 +537,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     if args.run is None:  # the last phase of the shipped recipe
-        args.run = REPO / "runs" / recipe_phases(args.task)[-1]["run"]
+        args.run = REPO / "runs" / load_phases(args.task)[-1]["run"]
     run = args.run
     if args.stage == "export":
         export(args.task, run, args.sampler)

@@ -64,16 +64,18 @@ def main() -> None:
     ap.add_argument("--phases", type=Path, default=PHASES, help="configs: relative to it")
     ap.add_argument("--runs", type=Path, default=REPO / "runs", help="run folders")
     args = ap.parse_args()
-    for phase in load_phases(args.task, args.phases):
+    phases = load_phases(args.task, args.phases)
+    for phase in phases:
         run_phase(phase, args.phases.parent, args.runs, args.allow_cpu)
     if args.train_only:
         return
-    py, quality = sys.executable, REPO / "runs" / f"quality-{args.task}.json"
+    py, quality = sys.executable, args.runs / f"quality-{args.task}.json"
+    last = ["--run", str(args.runs / phases[-1]["run"])]
     steps = [
-        [py, "scripts/finalize_embedded.py", "export", args.task],
+        [py, "scripts/finalize_embedded.py", "export", args.task, *last],
         [py, "benchmarks/quality.py", "--tasks", args.task, "--json", str(quality),
          "--md", str(quality.with_suffix(".md"))],
-        [py, "scripts/finalize_embedded.py", "card", args.task, "--quality", str(quality)],
+        [py, "scripts/finalize_embedded.py", "card", args.task, "--quality", str(quality), *last],
     ]  # fmt: skip
     for cmd in steps:
         subprocess.run(cmd, cwd=REPO, check=True)

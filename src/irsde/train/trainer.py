@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 StepCallback = Callable[[dict[str, Any]], None]
 #: models exported into the run folder
 _EXPORTS = ("best.safetensors", "final.safetensors")
+#: steps a time-budgeted run takes before it starts timing itself (warm-up is slower)
+_UNTIMED_STEPS = 10
 
 
 class TrainingError(IrsdeError):
@@ -342,13 +344,12 @@ class Trainer:
         window: list[float] = []
         t0, steps0 = time.perf_counter(), st.step
         calibrate = cfg.train.time_budget is not None and not st.budget_steps
-        # speed is measured from the 10th step on: the first ones pay for warm-up
         t_warm = t0
         batches = self._epoch_batches()
         while st.step < self.target_steps:
-            if calibrate and st.step - steps0 == 10:
+            if calibrate and st.step - steps0 == _UNTIMED_STEPS:
                 t_warm = time.perf_counter()
-            if calibrate and st.step - steps0 == cfg.train.calibration_steps + 10:
+            if calibrate and st.step - steps0 == cfg.train.calibration_steps + _UNTIMED_STEPS:
                 now = time.perf_counter()
                 self._fit_time_budget(cfg.train.calibration_steps, now - t_warm, now - t0)
                 calibrate = False
