@@ -395,8 +395,7 @@ def data_lines(task: str, phases: list[dict]) -> list[str]:
 
 def where(phase: dict) -> str:
     """``on NVIDIA H200, 156 s`` / ``on CPU, 1 thread x 2 processes``."""
-    device = phase.get("device", "CPU, 1 thread").replace("cpu,", "CPU,")
-    text = f"on {device.replace('thread(s)', 'thread')}"
+    text = f"on {phase.get('device', 'CPU, 1 thread')}"
     if (phase.get("processes") or 1) > 1:
         text += f" x {phase['processes']} processes"
     if phase.get("seconds"):
