@@ -5,6 +5,8 @@ python scripts/models_table.py
 
 from __future__ import annotations
 
+from finalize_embedded import CLEAR_MARGIN_DB
+
 from irsde.weights import available_models
 
 
@@ -21,7 +23,7 @@ def main() -> None:
             inp = f"{d['input_psnr_y']:.2f}" if d.get("input_psnr_y") is not None else "-"
             best = d.get("best_classical_psnr_y")
             mine = d["model"]["psnr_y"]
-            mark = "**" if best is None or mine > best + 0.1 else ""  # clearly better
+            mark = "**" if best is None or mine > best + CLEAR_MARGIN_DB else ""  # clearly better
             print(
                 f"| {e.task} | `{e.path.name}` | {e.size_bytes / 1e6:.1f} MB | {setting} "
                 f"| {deg} | {inp} | {mark}{mine:.2f}{mark} | {d.get('best_classical')} {best:.2f} |"
