@@ -124,6 +124,12 @@ def test_cli_reports_config_error_with_exit_2(tmp_path, capsys):
     assert main(["train", str(path), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "typo_key: unknown key" in err
+    good = write_config(tmp_path / "good.yml", tiny_config())
+    for flag, value in (("--max-steps", "0"), ("--time-budget", "0")):
+        assert main(["train", str(good), "--out", str(tmp_path / "r"), flag, value]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and flag in err
+    assert not (tmp_path / "r").exists()  # nothing written for a refused command
 
 
 PHASES = REPO / "configs" / "embedded" / "phases.yml"
