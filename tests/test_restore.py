@@ -229,6 +229,18 @@ def test_ensemble_of_an_equivariant_net_changes_nothing():
         Restorer(square, ensemble=3, **ONE_STEP)
 
 
+def test_ensemble_views_reach_the_sampler_as_contiguous_tensors():
+    seen = []
+
+    def record(m):
+        seen.append(m.is_contiguous())
+        return m
+
+    mu = torch.from_numpy(smooth_image(12, 16)).permute(2, 0, 1)[None].contiguous()
+    Restorer(X0Net(record), ensemble=8, **ONE_STEP).run(mu)
+    assert len(seen) == 8 and all(seen)  # views 4-7 are transposes: copied, not strided
+
+
 def test_bf16_autocast_on_cpu_is_close_to_full_precision():
     img = smooth_image(16, 20)
     settings = {"steps": 2, "device": "cpu", "sampler": "ode"}

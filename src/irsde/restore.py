@@ -552,7 +552,8 @@ class Restorer:
         noise_fn = _per_item_noise(gens)
         callback = callback or self.callback
         draws = self.ensemble * self.samples
-        views = [dihedral(mu, view) for view in range(self.ensemble)]
+        # contiguous copies: a transposed view makes every sampler update a strided pass
+        views = [dihedral(mu, view).contiguous() for view in range(self.ensemble)]
         mean = m2 = None
         for k in range(draws):
             cb = None
