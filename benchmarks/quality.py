@@ -71,7 +71,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 # ---------------------------------------------------------------------------- inputs
 def make_inputs(task: str, variant: str, args: argparse.Namespace, lq_dir: Path) -> dict:
-    """Write the degraded inputs of every photo; returns side information per stem."""
+    """Write the degraded inputs of every photo; returns side information per stem.
+
+    Gray variants write gray PNG files (what a user's gray photo is) and their gray
+    ground truth to ``lq_dir/../gt``.
+    """
     gts = list_images(args.images)
     side: dict[str, dict[str, Any]] = {}
     if variant == "":  # exactly what `irsde degrade` writes
@@ -81,8 +85,11 @@ def make_inputs(task: str, variant: str, args: argparse.Namespace, lq_dir: Path)
         run_cli(argv)
     for gt in gts:
         case = degrade_case(gt.stem, read_image(gt), task, args.seed, variant)
+        gray = variant.startswith("gray")
         if variant:
-            write_image(lq_dir / f"{gt.stem}.png", case.lq)
+            write_image(lq_dir / f"{gt.stem}.png", case.lq[..., :1] if gray else case.lq)
+        if gray:
+            write_image(lq_dir.parent / "gt" / f"{gt.stem}.png", case.gt[..., :1])
         side[gt.stem] = {"kernel": case.kernel, "sigma": case.params.get("sigma")}
         if case.kernel is not None:
             np.save(lq_dir / f"{gt.stem}.kernel.npy", case.kernel)
@@ -186,6 +193,7 @@ def evaluate_variant(
     base = args.out / task / (variant or "default") / f"seed{args.seed}"
     lq = base / "input"
     side = make_inputs(task, variant, args, lq)
+    gt = base / "gt" if variant.startswith("gray") else args.images
     label = variant or "default ranges"
     if variant == "":
         commands.append(f"irsde degrade {args.images}/*.png -o {lq} --task {task} "
@@ -193,7 +201,7 @@ def evaluate_variant(
     else:
         commands.append(f"# {lq}: written by benchmarks/quality.py ({variant}, seed {args.seed})")
     if task != "sr4":
-        rows.append({"method": "input", **score(lq, args.images)})
+        rows.append({"method": "input", **score(lq, gt)})
     for steps in args.steps or [None]:
         if model is None:
             break
@@ -201,9 +209,9 @@ def evaluate_variant(
         t0 = time.perf_counter()
         argv = run_model(task, model, steps, lq, pred, args)
         rows.append({"method": describe_model(model, steps, args), "seconds": time.perf_counter() - t0,
-                     **score(pred, args.images)})  # fmt: skip
+                     **score(pred, gt)})  # fmt: skip
         commands.append("irsde " + shlex.join(argv))
-        commands.append(f"irsde eval --pred {pred} --gt {args.images} --crop-border 4 --y-channel")
+        commands.append(f"irsde eval --pred {pred} --gt {gt} --crop-border 4 --y-channel")
     for method in [] if args.no_classical else BASELINES[task]:
         if method == "input":
             continue
@@ -214,7 +222,7 @@ def evaluate_variant(
         except MissingDependencyError as err:
             print(f"[quality] {task}/{method}: skipped ({err})", file=sys.stderr)
             continue
-        rows.append({"method": method, "seconds": time.perf_counter() - t0, **score(pred, args.images)})  # fmt: skip
+        rows.append({"method": method, "seconds": time.perf_counter() - t0, **score(pred, gt)})  # fmt: skip
     cases = len(list_images(args.images))
     for r in rows:
         r.setdefault("task", task)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 pytest.importorskip("matplotlib")
 
@@ -98,7 +99,12 @@ def test_quality_script_averages_over_seeds(tiny_model, tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(js.read_text())["rows"]
-    assert {r["degradation"] for r in rows} == {"sigma15", "sigma25", "sigma50"}
+    assert {r["degradation"] for r in rows} == {"sigma15", "sigma25", "sigma50", "gray-sigma25"}
     assert all(r["cases"] == 4 for r in rows)  # 2 photos x 2 seeds
     assert (out / "denoise" / "sigma25" / "seed1" / "input" / "b.png").exists()
+    gray = out / "denoise" / "gray-sigma25" / "seed1"  # gray files, scored against gray photos
+    for sub in ("input", "gt", "irsde-default"):
+        assert Image.open(gray / sub / "b.png").mode == "L"
+    noisy = {r["degradation"]: r["psnr_rgb"] for r in rows if r["method"] == "input"}
+    assert abs(noisy["gray-sigma25"] - noisy["sigma25"]) < 1.5  # same noise, right reference
     assert "4 cases per row" in (tmp_path / "q.md").read_text()

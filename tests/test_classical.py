@@ -41,6 +41,17 @@ def test_denoisers_improve(clean, method):
     assert _mse(out, clean) < 0.5 * _mse(noisy, clean)
 
 
+@pytest.mark.parametrize("method", ["nlm", "bm3d"])
+def test_denoisers_keep_a_gray_image_gray(clean, method):
+    if method == "bm3d":
+        pytest.importorskip("bm3d")
+    gray = D.grayscale(clean)
+    noisy = D.add_gaussian_noise(gray, 25, np.random.default_rng(0), shared=True)
+    out = C.run_baseline("denoise", method, noisy, sigma=25)
+    _check(out, clean.shape)
+    assert D.is_gray(out) and _mse(out, gray) < 0.5 * _mse(noisy, gray)
+
+
 def test_sigma_estimate_is_close(clean):
     noisy = D.add_gaussian_noise(clean, 20, np.random.default_rng(1))
     assert abs(C.estimate_sigma(noisy) * 255 - 20) < 5

@@ -209,6 +209,22 @@ def test_deadleaves_bank_crops_reproducible_images_from_few_draws():
     assert plain._bank == {} and not torch.equal(plain[0]["gt"], plain[1]["gt"])
 
 
+def test_gray_fraction_makes_gray_pairs():
+    from irsde.degrade import is_gray
+
+    def items(fraction):
+        ds = SyntheticDataset("deadleaves", "denoise", crop=16, length=24, gray_fraction=fraction)
+        return [ds[i] for i in range(len(ds))]
+
+    for it in items(1.0):  # gray clean image and gray noise (one field for all channels)
+        gt, lq = it["gt"].permute(1, 2, 0).numpy(), it["lq"].permute(1, 2, 0).numpy()
+        assert is_gray(gt) and is_gray(lq) and not np.array_equal(gt, lq)
+    some = [is_gray(it["gt"].permute(1, 2, 0).numpy()) for it in items(0.5)]
+    assert 0 < sum(some) < len(some)
+    with pytest.raises(ConfigError, match="gray_fraction"):
+        SyntheticDataset("deadleaves", "denoise", crop=16, length=4, gray_fraction=1.5)
+
+
 def test_small_images_are_padded(tmp_path):
     write_image(tmp_path / "small.png", textured(10, 12, 0))
     item = SyntheticDataset(tmp_path, "deblur", crop=16)[0]

@@ -313,3 +313,19 @@ def test_cli_degrade_sr4_mask_and_order_independence(images, tmp_path):
     mask = np.asarray(Image.open(a / "masks" / "im2.png"))
     assert mask.shape == (40, 40) and 0.05 < (mask > 127).mean() < 0.5
     assert np.all(read_image(a / "im2.png")[mask > 127] == 1.0)
+
+
+@pytest.mark.parametrize("task", ["denoise", "deblur", "derain", "dehaze", "inpaint"])
+def test_a_gray_image_stays_gray(photo, task):
+    gray = np.repeat(photo.mean(axis=2, keepdims=True), 3, axis=2)
+    params = {"noise_sigma": 2.0} if task == "deblur" else {}
+    mu = D.synthesize(gray, task, rng(3), **params).mu
+    assert D.is_gray(mu) and not np.array_equal(mu, gray)
+    if task in ("denoise", "deblur", "dehaze"):  # colour photos get per-channel noise / tint
+        assert not D.is_gray(D.synthesize(photo, task, rng(3), **params).mu)
+
+
+def test_shared_noise_is_one_field_of_the_requested_strength():
+    out = D.add_gaussian_noise(flat(shape=(200, 200, 3)), 25, rng(), clip=False, shared=True)
+    assert D.is_gray(out)
+    assert abs(float((out - 0.5).std()) * 255 - 25) < 0.5

@@ -186,8 +186,10 @@ def degrade_case(name: str, gt: np.ndarray, task: str, seed: int, variant: str =
     from . import degrade as D
 
     rng = image_rng(seed, f"{name}.png")
-    if task == "denoise" and variant.startswith("sigma"):
-        sigma = float(variant[5:])
+    if task == "denoise" and variant.startswith(("sigma", "gray-sigma")):
+        if variant.startswith("gray"):  # the photo made gray: gray noise, gray ground truth
+            gt = D.grayscale(gt)
+        sigma = float(variant.rpartition("sigma")[2])
         return Case(name, gt, D.synthesize(gt, task, rng, sigma=sigma).mu, params={"sigma": sigma})
     if task == "deblur" and variant:
         if variant == "motion":
@@ -203,7 +205,7 @@ def degrade_case(name: str, gt: np.ndarray, task: str, seed: int, variant: str =
 
 #: fixed degradation settings per task ("" = the task's default ranges)
 VARIANTS: dict[str, tuple[str, ...]] = {
-    "denoise": ("sigma15", "sigma25", "sigma50"),
+    "denoise": ("sigma15", "sigma25", "sigma50", "gray-sigma25"),
     "sr4": ("",),
     "deblur": ("gaussian2", "motion"),
     "derain": ("",),

@@ -4,7 +4,8 @@ Images are ``H x W x 3`` float arrays in ``[0, 1]``; every function returns floa
 ``[0, 1]``. scipy and scikit-image (the ``classic`` extra) and ``bm3d`` are imported on
 first use; a missing one raises :class:`MissingDependencyError` with a one-line hint.
 
-- denoise: non-local means (``nlm``) and BM3D (``bm3d``), given or estimated sigma.
+- denoise: non-local means (``nlm``) and BM3D (``bm3d``), given or estimated sigma;
+  a gray image (equal channels) is denoised as one channel.
 - sr4: bicubic upsampling (:func:`irsde.degrade.bicubic_resize`).
 - deblur: Wiener and Richardson-Lucy deconvolution *given the true kernel* (generous).
 - inpaint: biharmonic inpainting and a push-pull membrane fill
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .degrade import smooth_fill
+from .degrade import is_gray, smooth_fill
 from .errors import UsageError
 
 #: methods per task, the first being the one reported by default
@@ -78,26 +79,41 @@ def estimate_sigma(img: np.ndarray) -> float:
     return float(restoration.estimate_sigma(_f32(img), channel_axis=-1, average_sigmas=True))
 
 
+def _one_channel_if_gray(img: np.ndarray) -> tuple[np.ndarray, bool]:
+    """A gray image (equal channels) as its one channel: its noise is one field, which
+    colour denoisers would take for three independent ones."""
+    gray = is_gray(img)
+    return (img[..., :1] if gray else img), gray
+
+
+def _as_rgb(out: np.ndarray) -> np.ndarray:
+    out = out if out.ndim == 3 else out[..., None]
+    return _f32(np.repeat(out, 3, axis=2) if out.shape[2] == 1 else out)
+
+
 def denoise_nlm(img: np.ndarray, sigma: float | None = None, h: float = 0.4) -> np.ndarray:
     """Non-local means (fast mode, 5x5 patches, 13x13 search) with ``h = h * sigma``.
 
     ``sigma`` in 8-bit units (or 0..1 when below 1); None estimates it from the image.
+    A gray image is denoised as one channel.
     """
     restoration = _require("skimage.restoration")
-    img = _f32(img)
+    img, _ = _one_channel_if_gray(_f32(img))
     s = estimate_sigma(img) if sigma is None else _sigma01(sigma)
     out = restoration.denoise_nl_means(
         img, h=h * s, sigma=s, fast_mode=True, patch_size=5, patch_distance=6, channel_axis=-1
     )
-    return _f32(out)
+    return _as_rgb(out)
 
 
 def denoise_bm3d(img: np.ndarray, sigma: float | None = None) -> np.ndarray:
-    """BM3D (colour, opponent space) at noise std ``sigma`` (estimated when None)."""
+    """BM3D at noise std ``sigma`` (estimated when None): colour BM3D (opponent space),
+    or grey BM3D for a gray image."""
     bm3d = _require("bm3d")
-    img = _f32(img)
-    s = estimate_sigma(img) if sigma is None else _sigma01(sigma)
-    return _f32(bm3d.bm3d_rgb(img.astype(np.float64), sigma_psd=max(s, 1e-4)))
+    img, gray = _one_channel_if_gray(_f32(img))
+    s = max(estimate_sigma(img) if sigma is None else _sigma01(sigma), 1e-4)
+    img = img.astype(np.float64)
+    return _as_rgb(bm3d.bm3d(img[..., 0], sigma_psd=s) if gray else bm3d.bm3d_rgb(img, sigma_psd=s))
 
 
 # --------------------------------------------------------------------------- sr4

@@ -124,11 +124,18 @@ def bicubic_down_up(img: np.ndarray, scale: int = 4) -> np.ndarray:
 
 
 def add_gaussian_noise(
-    img: np.ndarray, sigma: float, rng: np.random.Generator, *, clip: bool = True
+    img: np.ndarray,
+    sigma: float,
+    rng: np.random.Generator,
+    *,
+    clip: bool = True,
+    shared: bool = False,
 ) -> np.ndarray:
-    """Additive white Gaussian noise of standard deviation ``sigma / 255``."""
+    """Additive white Gaussian noise of standard deviation ``sigma / 255``; ``shared``:
+    one noise field for all channels (the noise of a gray image, which stays gray)."""
     img = _check(img)
-    out = img + rng.standard_normal(img.shape, dtype=np.float32) * np.float32(sigma / 255.0)
+    shape = img.shape[:2] + (1,) if shared and img.ndim == 3 else img.shape
+    out = img + rng.standard_normal(shape, dtype=np.float32) * np.float32(sigma / 255.0)
     return np.clip(out, 0.0, 1.0) if clip else out
 
 
@@ -647,27 +654,50 @@ def _resolve(task: str, rng: np.random.Generator, params: dict[str, Any]) -> dic
     return {k: _draw(k, v, rng) for k, v in spec.items()}
 
 
-def _deblur(img: np.ndarray, rng: np.random.Generator, p: dict[str, Any]) -> np.ndarray:
+#: BT.601 luma weights (the Y of the metrics, without its 16..235 range)
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def grayscale(img: np.ndarray) -> np.ndarray:
+    """An ``H x W x 3`` image made gray: its BT.601 luma in all three channels."""
+    y = img @ LUMA
+    return np.repeat(y[..., None], img.shape[2], axis=2)
+
+
+def is_gray(img: np.ndarray) -> bool:
+    """True for a single-channel image or one whose channels are all equal."""
+    img = np.asarray(img)
+    return img.ndim == 2 or img.shape[2] == 1 or bool((img == img[..., :1]).all())
+
+
+def _deblur(
+    img: np.ndarray, rng: np.random.Generator, p: dict[str, Any], gray: bool
+) -> np.ndarray:
     if p["kind"] == "gaussian":
         out = gaussian_blur(img, float(p["blur_sigma"]))
     elif p["kind"] == "motion":
         out = apply_kernel(img, motion_kernel(rng, int(p["motion_size"])))
     else:
         raise ConfigError(f"deblur kind must be gaussian or motion, not {p['kind']!r}")
-    return add_gaussian_noise(out, float(p["noise_sigma"]), rng)
+    return add_gaussian_noise(out, float(p["noise_sigma"]), rng, shared=gray)
 
 
 def synthesize(img: np.ndarray, task: str, rng: np.random.Generator, **params: Any) -> Degraded:
-    """Degrade a clean image for ``task``; see :data:`TASK_DEFAULTS` for ``params``."""
+    """Degrade a clean image for ``task``; see :data:`TASK_DEFAULTS` for ``params``.
+
+    A gray image (equal channels) stays gray: its noise is one field shared by the
+    channels and its haze has no tint.
+    """
     img = _check(img)
     p = _resolve(task, rng, params)
+    gray = is_gray(img)
     lr = mask = None
     if task == "denoise":
-        mu = add_gaussian_noise(img, float(p["sigma"]), rng)
+        mu = add_gaussian_noise(img, float(p["sigma"]), rng, shared=gray)
     elif task == "derain":
         mu = add_rain(img, rng, **p)
     elif task == "deblur":
-        mu = _deblur(img, rng, p)
+        mu = _deblur(img, rng, p, gray)
     elif task == "sr4":
         lr = bicubic_downsample(img, p["scale"])
         mu = bicubic_resize(lr, _hw(img))
@@ -676,7 +706,7 @@ def synthesize(img: np.ndarray, task: str, rng: np.random.Generator, **params: A
             img, rng, coverage=float(p["coverage"]), shapes=p["shapes"], fill=p["fill"]
         )
     else:  # dehaze
-        tint = float(p["tint"])
+        tint = 0.0 if gray else float(p["tint"])
         airlight = np.clip(float(p["airlight"]) + rng.uniform(-tint, tint, 3), 0.0, 1.0)
         mu = add_haze(img, rng, beta=float(p["beta"]), airlight=airlight)
         p["airlight"] = [round(float(a), 4) for a in airlight]

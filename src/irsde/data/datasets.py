@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..degrade import TASK_DEFAULTS, bicubic_resize, synthesize
+from ..degrade import TASK_DEFAULTS, bicubic_resize, grayscale, synthesize
 from ..errors import ConfigError, IrsdeError
 from ..io import read_image
 from ..tasks import get_task
@@ -287,6 +287,8 @@ class SyntheticDataset(_SeededDataset):
         deadleaves_bank: draw this many dead-leaves images of twice the crop size (each
             from its own seed, once per process) and cut random crops from them instead
             of drawing a new image per item (about 10x cheaper; 0: a new image per item).
+        gray_fraction: fraction of clean images made gray (BT.601 luma in all channels)
+            before degradation; a gray image stays gray (:func:`irsde.degrade.synthesize`).
     """
 
     def __init__(
@@ -304,8 +306,12 @@ class SyntheticDataset(_SeededDataset):
         crop_mode: str = "random",
         cache: bool = False,
         deadleaves_bank: int = 0,
+        gray_fraction: float = 0.0,
     ) -> None:
         super().__init__(seed, cache)
+        if not 0.0 <= gray_fraction <= 1.0:
+            raise ConfigError(f"gray_fraction must be in [0, 1], not {gray_fraction}")
+        self.gray_fraction = float(gray_fraction)
         self.task, self.scale = task, get_task(task).scale
         self.deadleaves_bank = int(deadleaves_bank)
         self._bank: dict[int, np.ndarray] = {}
@@ -350,6 +356,8 @@ class SyntheticDataset(_SeededDataset):
         else:
             n = len(self.files)
             gt, name = self._retry(n, self.where, self._clean, index % n, rng)
+        if self.gray_fraction and rng.random() < self.gray_fraction:
+            gt = grayscale(gt)
         deg = synthesize(gt, self.task, rng, **self.params)
         item = {"gt": to_tensor(gt), "lq": to_tensor(deg.mu), "name": name}
         if deg.mask is not None:  # inpainting: 1 where pixels are missing

@@ -46,6 +46,8 @@ class DataSourceConfig(_Strict):
     #: synthetic: crop dead-leaves images from this many pre-drawn ones, each twice the
     #: crop size (0: draw a new one per sample; see benchmarks/data_throughput.py)
     deadleaves_bank: int = Field(0, ge=0)
+    #: synthetic: fraction of clean images made gray (a gray image's noise is gray too)
+    gray_fraction: float = Field(0.0, ge=0, le=1)
     gt: Path | None = None
     lq: Path | None = None
     crop: int | None = Field(128, ge=8)

@@ -66,4 +66,5 @@ def build_dataset(
         crop_mode="random" if train else "center",
         cache=src.cache,
         deadleaves_bank=src.deadleaves_bank,
+        gray_fraction=src.gray_fraction,
     )
