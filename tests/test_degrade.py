@@ -329,3 +329,13 @@ def test_shared_noise_is_one_field_of_the_requested_strength():
     out = D.add_gaussian_noise(flat(shape=(200, 200, 3)), 25, rng(), clip=False, shared=True)
     assert D.is_gray(out)
     assert abs(float((out - 0.5).std()) * 255 - 25) < 0.5
+
+
+def test_cli_degrades_a_gray_file_into_a_gray_file(tmp_path, photo):
+    write_image(tmp_path / "g.png", photo[..., :1])
+    assert (
+        main(["degrade", str(tmp_path / "g.png"), "-o", str(tmp_path / "out"), "--task", "denoise"])
+        == 0
+    )
+    out = Image.open(tmp_path / "out" / "g.png")
+    assert out.mode == "L" and np.abs(np.asarray(out) / 255.0 - photo[..., 0]).mean() > 0.02

@@ -670,9 +670,7 @@ def is_gray(img: np.ndarray) -> bool:
     return img.ndim == 2 or img.shape[2] == 1 or bool((img == img[..., :1]).all())
 
 
-def _deblur(
-    img: np.ndarray, rng: np.random.Generator, p: dict[str, Any], gray: bool
-) -> np.ndarray:
+def _deblur(img: np.ndarray, rng: np.random.Generator, p: dict[str, Any], gray: bool) -> np.ndarray:
     if p["kind"] == "gaussian":
         out = gaussian_blur(img, float(p["blur_sigma"]))
     elif p["kind"] == "motion":

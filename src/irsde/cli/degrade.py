@@ -76,12 +76,14 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
 
 
 def _degrade_one(path: Path, args: argparse.Namespace, out: Path) -> None:
-    from ..degrade import synthesize
-    from ..io import read_image, write_image
+    from ..degrade import is_gray, synthesize
+    from ..io import load_image, write_image
 
-    img = read_image(path)
-    res = synthesize(img, args.task, np.random.default_rng(image_seed(args.seed, path.name)))
+    data = load_image(path)
+    res = synthesize(data.rgb(), args.task, np.random.default_rng(image_seed(args.seed, path.name)))
     result = res.lr if (res.lr is not None and args.lr) else res.mu
+    if data.gray and is_gray(result):  # a gray file's degraded version is a gray file
+        result = result[..., :1]
     write_image(out, result)
     if args.save_mask and res.mask is not None:
         write_image(out.parent / "masks" / out.name, res.mask.astype(np.uint8) * 255)
