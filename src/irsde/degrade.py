@@ -134,7 +134,7 @@ def add_gaussian_noise(
     """Additive white Gaussian noise of standard deviation ``sigma / 255``; ``shared``:
     one noise field for all channels (the noise of a gray image, which stays gray)."""
     img = _check(img)
-    shape = img.shape[:2] + (1,) if shared and img.ndim == 3 else img.shape
+    shape = (*img.shape[:2], 1) if shared and img.ndim == 3 else img.shape
     out = img + rng.standard_normal(shape, dtype=np.float32) * np.float32(sigma / 255.0)
     return np.clip(out, 0.0, 1.0) if clip else out
 
