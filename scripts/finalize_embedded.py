@@ -384,11 +384,14 @@ def data_lines(task: str, phases: list[dict]) -> list[str]:
         share = train.get("deadleaves_ratio") if "deadleaves" in sources and folders else None
         parts = [f"dead-leaves ({share:.0%})" if share is not None else "dead-leaves"]
         parts = (parts if "deadleaves" in sources else []) + [f"`{f}`" for f in folders]
-        frac = cfg.get("loss", {}).get("final_fraction") or 0
+        loss = cfg.get("loss", {})
+        frac = loss.get("final_fraction") or 0
         t_note = f"; {frac:.0%} of the samples at t = T" if frac else "; t uniform"
+        gray = train.get("gray_fraction") or 0
+        gray_note = f", {gray:.0%} of the images made gray" if gray else ""
         lines.append(
-            f"- phase {i + 1} ({p.get('run')}): {' + '.join(parts)}, "
-            f"{train.get('crop')}px crops{t_note}"
+            f"- phase {i + 1} ({p.get('run')}): {' + '.join(parts)}{gray_note}, "
+            f"{train.get('crop')}px crops{t_note}; {loss.get('kind', 'l1').upper()} loss"
         )
     return lines
 
