@@ -38,16 +38,21 @@ MAX_NFE = 24
 #: 2-core CPU here; the issue's limit is 10 s), estimated as NFE x one timed evaluation
 MAX_SECONDS_512 = 8.0
 VAL_DIR = REPO / "datasets" / "skimage-train"
+#: the training photos whose centre crops choose the default sampler: three gray (which
+#: stay gray when degraded) and three colour ones
+VAL_PHOTOS = ("camera", "coins", "moon", "immunohistochemistry", "motorcycle_left", "rocket")
+#: what models exported before the choice was recorded used: the first six by name
+OLD_VAL_PHOTOS = ("brick", "camera", "coins", "grass", "gravel", "hubble_deep_field")
 
 
 def validation_pairs(
-    task: str, n: int = 6, size: int = 128, seed: int = 123
+    task: str, size: int = 128, seed: int = 123
 ) -> list[tuple[np.ndarray, object]]:
     """Centre crops of training photos with fixed degradations (never the test photos)."""
     rng = np.random.default_rng(seed)
     pairs = []
-    for path in sorted(VAL_DIR.glob("*.png"))[:n]:
-        img = read_image(path)
+    for name in VAL_PHOTOS:
+        img = read_image(VAL_DIR / f"{name}.png")
         h, w = img.shape[:2]
         y, x = (h - size) // 2, (w - size) // 2
         gt = img[y : y + size, x : x + size]
@@ -193,6 +198,7 @@ def export(task: str, run: Path, sampler_arg: str | None) -> None:
     phases = [training_summary(r) | {"run": r.name} for r in run_chain(run)]
     provenance |= {
         "sampler_selection": table,
+        "validation_photos": list(VAL_PHOTOS) if table else [],
         "training": phases[-1],
         "training_phases": phases,
         "metrics": {},
@@ -493,6 +499,9 @@ def render_card(task: str, path: Path, cfg: dict, prov: dict, quality: dict) -> 
         + ".",
         "",
         "## Default sampler selection (validation crops of training photos, PSNR-Y crop 4)",
+        "",
+        f"128x128 centre crops of {', '.join(prov.get('validation_photos') or OLD_VAL_PHOTOS)}, "
+        "one degradation each.",
         "",
         "| sampler | steps | self-ensemble | PSNR-Y | seconds (6 crops) |",
         "|---|---|---|---|---|",
