@@ -225,6 +225,21 @@ def test_gray_fraction_makes_gray_pairs():
         SyntheticDataset("deadleaves", "denoise", crop=16, length=4, gray_fraction=1.5)
 
 
+def test_several_tasks_draw_one_per_item_with_their_own_params():
+    ds = SyntheticDataset(
+        "deadleaves", ["derain", "dehaze"], crop=16, length=40, params={"dehaze": {"beta": 2.0}}
+    )
+    items = [ds[i] for i in range(len(ds))]
+    assert {it["task"] for it in items} == {"derain", "dehaze"}
+    assert all(not torch.equal(it["gt"], it["lq"]) for it in items)
+    with pytest.raises(ConfigError, match="keyed by task name"):
+        SyntheticDataset("deadleaves", ["derain", "dehaze"], crop=16, length=4, params={"beta": 1})
+    with pytest.raises(ConfigError, match="unknown degradation parameter.*dehaze: sigma"):
+        SyntheticDataset(
+            "deadleaves", ["derain", "dehaze"], crop=16, length=4, params={"dehaze": {"sigma": 1}}
+        )
+
+
 def test_small_images_are_padded(tmp_path):
     write_image(tmp_path / "small.png", textured(10, 12, 0))
     item = SyntheticDataset(tmp_path, "deblur", crop=16)[0]

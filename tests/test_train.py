@@ -193,6 +193,32 @@ def test_hole_loss_trains_inpainting_and_is_refused_elsewhere(tmp_path):
         parse_config(tiny_config(loss={"type": "x0", "region": "holes"}), "bad.yml")
 
 
+def test_universal_model_trains_on_several_tasks_and_restores_the_one_asked(tmp_path):
+    from irsde.errors import UsageError
+    from irsde.restore import Restorer
+
+    data = {"type": "synthetic", "source": "deadleaves", "crop": 16, "length": 16}
+    cfg = tiny_config(
+        task=["derain", "inpaint", "sr4"],
+        data={"train": {**data, "params": {"derain": {"density": 0.05}}}, "batch_size": 4},
+    )
+    summary = train(parse_config(cfg), tmp_path / "run")
+    assert summary["steps"] == 6 and summary["nonfinite_skipped"] == 0
+    model = tmp_path / "run" / "final.safetensors"
+    with pytest.raises(UsageError, match=r"several tasks \(derain, inpaint, sr4\).*--task"):
+        Restorer(model)
+    img = np.random.default_rng(0).random((12, 8, 3)).astype(np.float32)
+    assert Restorer(model, task="sr4").restore(img).shape == (48, 32, 3)
+    no_sde = {k: v for k, v in tiny_config().items() if k != "sde"}
+    for bad, msg in (
+        (tiny_config(task=["derain", "derain"]), "two or more different names"),
+        (tiny_config(task=["derain", "fog"]), "unknown task 'fog'"),
+        ({**no_sde, "task": ["derain", "denoise"]}, "different reference SDEs"),
+    ):
+        with pytest.raises(ConfigError, match=msg):
+            parse_config(bad, "bad.yml")
+
+
 def test_train_embedded_script_chains_skips_and_needs_a_gpu_for_gpu_phases(tmp_path):
     # scripts/train_embedded.py on a phases file of two tiny phases (the second fine-tunes
     # the first), then again (both skipped), then a phase marked device: cuda

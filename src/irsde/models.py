@@ -20,7 +20,7 @@ import os
 import pickle
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ def save_model(
     path: PathLike,
     *,
     sde: Any = None,
-    task: str | None = None,
+    task: str | Sequence[str] | None = None,
     sampler: str | Mapping | None = None,
     provenance: Mapping | None = None,
     half: bool = False,
@@ -73,7 +73,8 @@ def save_model(
         path: destination; an existing file is replaced.
         sde: SDE settings, a dict for ``IRSDE(**sde)`` or an ``IRSDE``; defaults to the
             task's reference settings when ``task`` is given.
-        task: task name (see :mod:`irsde.tasks`) or None.
+        task: task name (see :mod:`irsde.tasks`), a list of them (a universal model,
+            restored with an explicit task), or None.
         sampler: recommended sampler, a name or ``{"name", "steps", "spacing", "ensemble"}``.
         provenance: free-form JSON-serialisable facts (source, training run, ...).
         half: store float16 weights (they are loaded back as float32).
@@ -99,7 +100,7 @@ def make_config(
     net: nn.Module,
     *,
     sde: Any = None,
-    task: str | None = None,
+    task: str | Sequence[str] | None = None,
     sampler: str | Mapping | None = None,
     provenance: Mapping | None = None,
     task_params: Mapping | None = None,
@@ -109,7 +110,9 @@ def make_config(
     from .tasks import get_task
 
     arch = arch_name(net)
-    if task is not None:
+    if isinstance(task, (list, tuple)):  # a universal model: its SDE is its own
+        task = [get_task(t).name for t in task]
+    elif task is not None:
         task = get_task(task).name
         if sde is None:
             sde = dict(get_task(task).sde)

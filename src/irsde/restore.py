@@ -496,12 +496,17 @@ class Restorer:
         return model
 
     @staticmethod
-    def _task(task: str | None, model_task: str | None) -> str | None:
+    def _task(task: str | None, model_task: str | list[str] | None) -> str | None:
+        several = isinstance(model_task, list)
         if task is not None:
             task = get_task(task).name
-            if model_task and model_task != task:
+            if model_task and task not in (model_task if several else [model_task]):
                 log.warning("model was trained for task %r; using %r as asked", model_task, task)
             return task
+        if several:
+            raise UsageError(
+                f"this model restores several tasks ({', '.join(model_task)}): choose one with --task"
+            )
         return get_task(model_task).name if model_task else None
 
     @property

@@ -50,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _task(task: str | list[str] | None) -> str:
+    if isinstance(task, list):
+        return f"{', '.join(task)} (a universal model: pass --task when restoring)"
+    return task or "unknown (pass --task when restoring)"
+
+
 def format_info(info: dict) -> str:
     """Human-readable lines for :func:`describe`'s result."""
     rows = [
@@ -59,7 +65,7 @@ def format_info(info: dict) -> str:
         ("hyper-parameters", _kv(info["arch_params"])),
         ("parameters", f"{info['parameters']:,}"),
         ("weights dtype", info["dtype"] or "?"),
-        ("task", info["task"] or "unknown (pass --task when restoring)"),
+        ("task", _task(info["task"])),
         ("SDE", _kv(info["sde"]) if info["sde"] else "not stored"),
         ("sampler", _sampler(info["sampler"], info["sde"])),
     ]

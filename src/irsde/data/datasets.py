@@ -268,13 +268,38 @@ def _check_crop(crop: int | None, scale: int, crop_mode: str) -> str:
     return crop_mode
 
 
+def _params_per_task(tasks: list[str], params: dict[str, Any] | None) -> dict[str, dict]:
+    """Degradation parameters by task, checked: ``params`` itself for one task, else a
+    dict keyed by task names."""
+    params = dict(params or {})
+    if len(tasks) > 1:
+        stray = sorted(set(params) - set(tasks))
+        if stray:
+            raise ConfigError(
+                f"with several tasks, params are keyed by task name ({', '.join(tasks)}); "
+                f"got {', '.join(stray)}"
+            )
+    per_task = (
+        {t: dict(params.get(t) or {}) for t in tasks} if len(tasks) > 1 else {tasks[0]: params}
+    )
+    for task, given in per_task.items():
+        unknown = sorted(set(given) - set(TASK_DEFAULTS[task]))
+        if unknown:
+            raise ConfigError(
+                f"unknown degradation parameter(s) for {task}: {', '.join(unknown)}"
+                f" (valid: {', '.join(TASK_DEFAULTS[task])})"
+            )
+    return per_task
+
+
 class SyntheticDataset(_SeededDataset):
     """Clean images with degradations synthesized on the fly by ``irsde.degrade.synthesize``.
 
     Args:
         source: a folder of clean images, ``"deadleaves"``, or a list of folders and/or
             ``"deadleaves"``.
-        task: a task of :data:`irsde.tasks.TASKS`.
+        task: a task of :data:`irsde.tasks.TASKS`, or several (a universal model): each
+            item then draws its task, and ``params`` holds one dict per task name.
         crop: square crop size (required with dead leaves: their size); None: whole
             images (cut to a multiple of the task's scale).
         length: items per epoch (default: the number of image files). Item ``i`` uses file
@@ -294,7 +319,7 @@ class SyntheticDataset(_SeededDataset):
     def __init__(
         self,
         source: PathLike | Sequence[PathLike] = "deadleaves",
-        task: str = "denoise",
+        task: str | Sequence[str] = "denoise",
         *,
         crop: int | None = 128,
         length: int | None = None,
@@ -312,16 +337,12 @@ class SyntheticDataset(_SeededDataset):
         if not 0.0 <= gray_fraction <= 1.0:
             raise ConfigError(f"gray_fraction must be in [0, 1], not {gray_fraction}")
         self.gray_fraction = float(gray_fraction)
-        self.task, self.scale = task, get_task(task).scale
+        self.tasks = [task] if isinstance(task, str) else list(task)
+        self.task = task if isinstance(task, str) else None  # None: several
+        self.scale = max(get_task(t).scale for t in self.tasks)
         self.deadleaves_bank = int(deadleaves_bank)
         self._bank: dict[int, np.ndarray] = {}
-        self.params = dict(params or {})
-        unknown = sorted(set(self.params) - set(TASK_DEFAULTS[task]))
-        if unknown:
-            raise ConfigError(
-                f"unknown degradation parameter(s) for {task}: {', '.join(unknown)}"
-                f" (valid: {', '.join(TASK_DEFAULTS[task])})"
-            )
+        self.params = _params_per_task(self.tasks, params)
         self.crop, self.augment = crop, augment
         self.crop_mode = _check_crop(crop, self.scale, crop_mode)
         self.deadleaves_params = dict(deadleaves_params or {})
@@ -358,10 +379,16 @@ class SyntheticDataset(_SeededDataset):
             gt, name = self._retry(n, self.where, self._clean, index % n, rng)
         if self.gray_fraction and rng.random() < self.gray_fraction:
             gt = grayscale(gt)
-        deg = synthesize(gt, self.task, rng, **self.params)
+        task = self.task or self.tasks[int(rng.integers(len(self.tasks)))]
+        deg = synthesize(gt, task, rng, **self.params[task])
         item = {"gt": to_tensor(gt), "lq": to_tensor(deg.mu), "name": name}
-        if deg.mask is not None:  # inpainting: 1 where pixels are missing
-            item["mask"] = torch.from_numpy(deg.mask.astype(np.float32))[None]
+        if self.task is None:
+            item["task"] = task
+        if deg.mask is not None or ("inpaint" in self.tasks and self.task is None):
+            # inpainting: 1 where pixels are missing (all 0 for the other tasks of a mix,
+            # so that items of a batch have the same keys)
+            mask = deg.mask if deg.mask is not None else np.zeros(gt.shape[:2], bool)
+            item["mask"] = torch.from_numpy(mask.astype(np.float32))[None]
         return item
 
     def _dead_leaves(self, rng: np.random.Generator) -> np.ndarray:

@@ -133,7 +133,8 @@ class TrainLoopConfig(_Strict):
 
 class TrainConfig(_Strict):
     name: str = "irsde"
-    task: str
+    #: a task, or several for one universal model (each training item draws its task)
+    task: str | list[str]
     seed: int = 0
     #: SDE settings; default: the task's reference settings (irsde.tasks)
     sde: SDEConfig | None = None
@@ -149,10 +150,22 @@ class TrainConfig(_Strict):
 
     @field_validator("task")
     @classmethod
-    def _known_task(cls, v: str) -> str:
-        if v not in TASKS:
-            raise ValueError(f"unknown task {v!r}; choose one of {', '.join(TASKS)}")
+    def _known_task(cls, v: str | list[str]) -> str | list[str]:
+        for name in [v] if isinstance(v, str) else v:
+            if name not in TASKS:
+                raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
+        if isinstance(v, list) and (len(v) < 2 or len(set(v)) < len(v)):
+            raise ValueError("a list of tasks needs two or more different names")
         return v
+
+    @model_validator(mode="after")
+    def _several_tasks_need_synthetic_data_and_an_sde(self) -> TrainConfig:
+        if isinstance(self.task, list):
+            if "paired" in (self.data.train.type, getattr(self.data.val, "type", None)):
+                raise ValueError("several tasks need synthetic training and validation data")
+            if self.sde is None and len({str(TASKS[t].sde) for t in self.task}) > 1:
+                raise ValueError("these tasks have different reference SDEs: set 'sde'")
+        return self
 
     @model_validator(mode="after")
     def _hole_loss_needs_masks(self) -> TrainConfig:
@@ -168,7 +181,8 @@ class TrainConfig(_Strict):
 
     def sde_settings(self) -> dict[str, Any]:
         """Settings for ``IRSDE(**...)``: explicit, else the task's reference defaults."""
-        return self.sde.model_dump() if self.sde else dict(TASKS[self.task].sde)
+        first = self.task if isinstance(self.task, str) else self.task[0]
+        return self.sde.model_dump() if self.sde else dict(TASKS[first].sde)
 
 
 def _format_error(path: str, err: ValidationError) -> str:

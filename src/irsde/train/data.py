@@ -34,20 +34,24 @@ class EpochBatches:
 
 
 def build_dataset(
-    src: DataSourceConfig, task: str, seed: int, *, train: bool, length: int | None = None
+    src: DataSourceConfig,
+    task: str | list[str],
+    seed: int,
+    *,
+    train: bool,
+    length: int | None = None,
 ) -> Dataset:
     """The dataset a config section describes (``length`` caps it, e.g. for validation)."""
     from ..data import PairedFolderDataset, SyntheticDataset
     from ..tasks import get_task
 
-    scale = get_task(task).scale
     crop = src.crop if train else None
-    if src.type == "paired":
+    if src.type == "paired":  # one task (TrainConfig checks)
         return PairedFolderDataset(
             src.gt,
             src.lq,
             crop=crop,
-            scale=scale,
+            scale=get_task(task).scale,
             augment=train and src.augment,
             seed=seed,
             limit=length,
