@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import quality  # noqa: E402
+import quality
 
-from irsde.models import load_model  # noqa: E402
+from irsde.models import load_model
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
