@@ -32,6 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sampler", default="posterior")
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
+    p.add_argument("--images", type=Path, help="held-out photos (default: the bundled samples)")
     p.add_argument("--md", type=Path, default=Path("docs/universal.md"))
     p.add_argument("--json", type=Path, help="also write the rows as JSON")
     return p.parse_args(argv)
@@ -43,6 +44,7 @@ def rows_for(task: str, model: Path, args: argparse.Namespace, out: Path) -> lis
     argv = ["--tasks", task, "--model", str(model), "--no-classical", "--md", str(out / "q.md")]
     argv += ["--sampler", args.sampler, "--steps", str(args.steps), "--out", str(out)]
     argv += ["--json", str(js), "--seeds", *map(str, args.seeds)]
+    argv += ["--images", str(args.images)] if args.images else []
     quality.main(argv)
     return json.loads(js.read_text())["rows"]
 

@@ -108,3 +108,39 @@ def test_quality_script_averages_over_seeds(tiny_model, tmp_path):
     noisy = {r["degradation"]: r["psnr_rgb"] for r in rows if r["method"] == "input"}
     assert abs(noisy["gray-sigma25"] - noisy["sigma25"]) < 1.5  # same noise, right reference
     assert "4 cases per row" in (tmp_path / "q.md").read_text()
+
+
+def test_universal_script_compares_one_model_with_each_task_model(tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from irsde.io import write_image
+
+    sde = {"max_sigma": 10, "T": 6, "schedule": "cosine", "eps": 0.005}
+    models = {}
+    for name, task in (("u", ["derain", "dehaze"]), ("rain", "derain"), ("haze", "dehaze")):
+        net = build_network(
+            "ConditionalNAFNet", width=4, enc_blocks=[1], middle_blocks=1, dec_blocks=[1]
+        )
+        models[name] = tmp_path / f"{name}.safetensors"
+        save_model(net, models[name], sde=sde, task=task, sampler="posterior")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_image(photos / "a.png", np.random.default_rng(0).random((24, 32, 3)).astype(np.float32))
+    repo = Path(__file__).resolve().parents[1]
+    md = tmp_path / "u.md"
+    cmd = [sys.executable, str(repo / "benchmarks" / "universal.py"), str(models["u"])]
+    cmd += ["--specific", f"derain={models['rain']}", f"dehaze={models['haze']}"]
+    cmd += ["--seeds", "0", "--steps", "2", "--md", str(md), "--images", str(photos)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [
+        line.split(" | ")[:3] for line in md.read_text().splitlines() if line.startswith("| de")
+    ]
+    assert [r[2] for r in rows] == ["input", "universal", "task-specific"] * 2
+    bad = subprocess.run(
+        [*cmd[:3], "--specific", f"sr4={models['rain']}"], capture_output=True, text=True
+    )
+    assert bad.returncode != 0 and "not a universal model for sr4" in bad.stderr
