@@ -234,7 +234,7 @@ def test_several_tasks_draw_one_per_item_with_their_own_params():
     assert all(not torch.equal(it["gt"], it["lq"]) for it in items)
     with pytest.raises(ConfigError, match="keyed by task name"):
         SyntheticDataset("deadleaves", ["derain", "dehaze"], crop=16, length=4, params={"beta": 1})
-    with pytest.raises(ConfigError, match="unknown degradation parameter.*dehaze: sigma"):
+    with pytest.raises(ConfigError, match=r"unknown degradation parameter.*dehaze: sigma"):
         SyntheticDataset(
             "deadleaves", ["derain", "dehaze"], crop=16, length=4, params={"dehaze": {"sigma": 1}}
         )
