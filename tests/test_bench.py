@@ -144,3 +144,18 @@ def test_universal_script_compares_one_model_with_each_task_model(tmp_path):
         [*cmd[:3], "--specific", f"sr4={models['rain']}"], capture_output=True, text=True
     )
     assert bad.returncode != 0 and "not a universal model for sr4" in bad.stderr
+
+
+def test_bench_and_save_refuse_what_a_universal_model_cannot_do(tmp_path):
+    from irsde.bench import find_models
+    from irsde.errors import ConfigError, UsageError
+
+    net = build_network(
+        "ConditionalNAFNet", width=4, enc_blocks=[1], middle_blocks=1, dec_blocks=[1]
+    )
+    path = tmp_path / "u.safetensors"
+    with pytest.raises(ConfigError, match="several tasks needs its SDE"):
+        save_model(net, path, task=["derain", "dehaze"])
+    save_model(net, path, task=["derain", "dehaze"], sde={"max_sigma": 10, "T": 6})
+    with pytest.raises(UsageError, match="universal model \\(derain, dehaze\\)"):
+        find_models([path])

@@ -298,3 +298,18 @@ def test_results_memory_is_bounded(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         assert list(tmp_path.iterdir()) == []
     finally:
         queue.close()
+
+
+def test_a_universal_model_is_refused_by_the_demo_in_one_line(tmp_path):
+    from irsde.errors import UsageError
+    from irsde.models import save_model
+    from irsde.nets import build_network
+    from irsde.web.jobs import read_model_info
+
+    net = build_network(
+        "ConditionalNAFNet", width=4, enc_blocks=[1], middle_blocks=1, dec_blocks=[1]
+    )
+    path = tmp_path / "u.safetensors"
+    save_model(net, path, task=["derain", "dehaze"], sde={"max_sigma": 10, "T": 6})
+    with pytest.raises(UsageError, match="universal model \\(derain, dehaze\\)"):
+        read_model_info(path, "u")

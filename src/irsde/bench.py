@@ -98,6 +98,8 @@ def find_models(
         if not f.is_file():
             raise UsageError(f"{f}: no such model file")
         task = (load_model(f).irsde_config.get("task")) or f.stem
+        if isinstance(task, list):
+            raise UsageError(f"{f}: a universal model ({', '.join(task)}); bench one-task models")
         found.setdefault(task, f)
     if tasks:
         missing = [t for t in tasks if t not in found]

@@ -112,6 +112,8 @@ def make_config(
     arch = arch_name(net)
     if isinstance(task, (list, tuple)):  # a universal model: its SDE is its own
         task = [get_task(t).name for t in task]
+        if sde is None:
+            raise ConfigError("a model for several tasks needs its SDE settings")
     elif task is not None:
         task = get_task(task).name
         if sde is None:

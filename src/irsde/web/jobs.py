@@ -130,6 +130,10 @@ def read_model_info(path: Path, name: str, embedded: bool = False) -> ModelInfo:
     net = load_model(path, device="cpu")
     config = dict(getattr(net, "irsde_config", None) or {})
     task = config.get("task")
+    if isinstance(task, list):
+        raise UsageError(
+            f"{path}: a universal model ({', '.join(task)}); the demo serves one-task models"
+        )
     sde, _ = resolve_sde(config, task)
     params = sum(p.numel() for p in net.parameters())
     return ModelInfo(
