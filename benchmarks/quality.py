@@ -263,7 +263,9 @@ def markdown(
         f"photos, each degraded once per seed {', '.join(map(str, args.seeds))} "
         f"({rows[0]['cases'] if rows else 0} cases per row). Deblurring baselines are given "
         "the true kernel (generous to them); the denoising baselines the true sigma; "
-        "inpainting baselines and the model the mask.",
+        "inpainting baselines and the model the mask. `gray-sigma25`: the photos made gray "
+        "(BT.601 luma) with gray noise, given as gray PNG files and scored against the gray "
+        "photos.",
         "",
         f"Command: `{cmd}`",
         "",
