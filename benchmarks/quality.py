@@ -70,12 +70,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # ---------------------------------------------------------------------------- inputs
-def make_inputs(task: str, variant: str, args: argparse.Namespace, lq_dir: Path) -> dict:
-    """Write the degraded inputs of every photo; returns side information per stem.
+def make_inputs(
+    task: str, variant: str, args: argparse.Namespace, lq_dir: Path
+) -> tuple[dict, Path]:
+    """Write the degraded inputs of every photo; returns side information per stem and
+    the folder of the ground truth to score against.
 
     Gray variants write gray PNG files (what a user's gray photo is) and their gray
     ground truth to ``lq_dir/../gt``.
     """
+    gray = variant.startswith("gray")
+    gt_dir = lq_dir.parent / "gt" if gray else args.images
     gts = list_images(args.images)
     side: dict[str, dict[str, Any]] = {}
     if variant == "":  # exactly what `irsde degrade` writes
@@ -85,15 +90,14 @@ def make_inputs(task: str, variant: str, args: argparse.Namespace, lq_dir: Path)
         run_cli(argv)
     for gt in gts:
         case = degrade_case(gt.stem, read_image(gt), task, args.seed, variant)
-        gray = variant.startswith("gray")
         if variant:
             write_image(lq_dir / f"{gt.stem}.png", case.lq[..., :1] if gray else case.lq)
         if gray:
-            write_image(lq_dir.parent / "gt" / f"{gt.stem}.png", case.gt[..., :1])
+            write_image(gt_dir / f"{gt.stem}.png", case.gt[..., :1])
         side[gt.stem] = {"kernel": case.kernel, "sigma": case.params.get("sigma")}
         if case.kernel is not None:
             np.save(lq_dir / f"{gt.stem}.kernel.npy", case.kernel)
-    return side
+    return side, gt_dir
 
 
 def run_cli(argv: list[str]) -> None:
@@ -192,8 +196,7 @@ def evaluate_variant(
     rows, commands = [], []
     base = args.out / task / (variant or "default") / f"seed{args.seed}"
     lq = base / "input"
-    side = make_inputs(task, variant, args, lq)
-    gt = base / "gt" if variant.startswith("gray") else args.images
+    side, gt = make_inputs(task, variant, args, lq)
     label = variant or "default ranges"
     if variant == "":
         commands.append(f"irsde degrade {args.images}/*.png -o {lq} --task {task} "

@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import ConfigError
+from .io import LUMA
 from .tasks import get_task
 
 __all__ = [
@@ -652,10 +653,6 @@ def _resolve(task: str, rng: np.random.Generator, params: dict[str, Any]) -> dic
         )
     spec = {**defaults, **params}
     return {k: _draw(k, v, rng) for k, v in spec.items()}
-
-
-#: BT.601 luma weights (the Y of the metrics, without its 16..235 range)
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def grayscale(img: np.ndarray) -> np.ndarray:

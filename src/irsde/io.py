@@ -67,7 +67,9 @@ _DEEP_FORMATS = ("PNG", "TIFF")
 #: formats that can hold an alpha channel
 _ALPHA_FORMATS = ("PNG", "TIFF", "WEBP")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+#: BT.601 luma weights (the Y of the metrics, without its 16..235 range): how a colour
+#: image becomes gray throughout the toolkit
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def max_pixels() -> int:
@@ -127,7 +129,7 @@ class ImageData:
         if pixels.ndim == 2:
             pixels = pixels[..., None]
         if self.gray and pixels.shape[2] == 3:
-            pixels = (pixels @ _LUMA)[..., None]
+            pixels = (pixels @ LUMA)[..., None]
         elif not self.gray and pixels.shape[2] == 1:
             pixels = np.repeat(pixels, 3, axis=2)
         alpha = self.alpha

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from .degrade import HOLE_FILLS, fill_holes_as
 from .errors import InputError, ModelLoadError, UsageError
-from .io import ImageData, OutputExistsError, as_image_data, load_image, save_image, to_uint8
+from .io import LUMA, ImageData, OutputExistsError, as_image_data, load_image, save_image, to_uint8
 from .samplers import SAMPLERS, NoiseFn, sample
 from .sde import IRSDE
 from .tasks import DEFAULT_SDE, get_task
@@ -651,7 +651,7 @@ class Restorer:
         outs = self.restore_rgb(imgs, masks)
         res = torch.stack([torch.from_numpy(o).permute(2, 0, 1) for o, _ in outs])
         if x.shape[-3] == 1:
-            res = (res * torch.tensor([0.299, 0.587, 0.114])[:, None, None]).sum(1, keepdim=True)
+            res = (res * torch.from_numpy(LUMA)[:, None, None]).sum(1, keepdim=True)
         res = res.to(device=x.device, dtype=x.dtype if x.is_floating_point() else torch.float32)
         return res if x.ndim == 4 else res[0]
 

@@ -338,7 +338,6 @@ class SyntheticDataset(_SeededDataset):
             raise ConfigError(f"gray_fraction must be in [0, 1], not {gray_fraction}")
         self.gray_fraction = float(gray_fraction)
         self.tasks = [task] if isinstance(task, str) else list(task)
-        self.task = task if isinstance(task, str) else None  # None: several
         self.scale = max(get_task(t).scale for t in self.tasks)
         self.deadleaves_bank = int(deadleaves_bank)
         self._bank: dict[int, np.ndarray] = {}
@@ -390,6 +389,11 @@ class SyntheticDataset(_SeededDataset):
             mask = deg.mask if deg.mask is not None else np.zeros(gt.shape[:2], bool)
             item["mask"] = torch.from_numpy(mask.astype(np.float32))[None]
         return item
+
+    @property
+    def task(self) -> str | None:
+        """The task, or None for a mix of several (each item then draws one)."""
+        return self.tasks[0] if len(self.tasks) == 1 else None
 
     def _dead_leaves(self, rng: np.random.Generator) -> np.ndarray:
         """A new dead-leaves image, or a crop of one from the bank."""
