@@ -31,9 +31,9 @@ def _check(out: np.ndarray, shape: tuple[int, ...]) -> None:
     assert out.min() >= 0.0 and out.max() <= 1.0
 
 
-@pytest.mark.parametrize("method", ["nlm", "bm3d"])
+@pytest.mark.parametrize("method", ["nlm", "bm3d", "bm3d-blind"])
 def test_denoisers_improve(clean, method):
-    if method == "bm3d":
+    if method.startswith("bm3d"):
         pytest.importorskip("bm3d")
     noisy = D.add_gaussian_noise(clean, 25, np.random.default_rng(0))
     out = C.run_baseline("denoise", method, noisy, sigma=25)
@@ -75,8 +75,36 @@ def test_deblurrers_improve(clean, method):
 
 
 def test_deblur_needs_kernel(clean):
-    with pytest.raises(C.UsageError):
+    with pytest.raises(C.UsageError, match="wiener needs the blur kernel"):
         C.run_baseline("deblur", "wiener", clean)
+
+
+@pytest.mark.parametrize("method", ["wiener-gaussian", "unsharp-mask"])
+def test_blind_deblurrers_sharpen_without_the_kernel(clean, method):
+    blurred = D.gaussian_blur(clean, 1.5)
+    out = C.run_baseline("deblur", method, blurred)  # default parameters, no kernel
+    _check(out, clean.shape)
+    assert _mse(out, clean) < _mse(blurred, clean)
+
+
+def test_grid_pick_is_the_best_parameter_against_the_reference(clean):
+    blurred = D.gaussian_blur(clean, 2.0)
+    picked = C.run_baseline("deblur", "wiener-gaussian", blurred, reference=clean)
+    errors = {
+        s: _mse(C.deblur_gaussian_guess(blurred, psf_sigma=s), clean)
+        for s in C.PARAM_GRIDS["wiener-gaussian"]["psf_sigma"]
+    }
+    assert _mse(picked, clean) == pytest.approx(min(errors.values()), rel=0.05)
+    assert _mse(picked, clean) < errors[0.5]  # a wrong guess is clearly worse
+    fixed = C.run_baseline("deblur", "wiener-gaussian", blurred, reference=clean, psf_sigma=0.5)
+    np.testing.assert_allclose(fixed, C.deblur_gaussian_guess(blurred, psf_sigma=0.5))
+
+
+def test_non_blind_methods_are_labelled():
+    assert C.baseline_label("bm3d") == "bm3d (true sigma)"
+    assert C.baseline_label("wiener") == "wiener (true kernel)"
+    assert C.baseline_label("bm3d-blind") == "bm3d-blind"
+    assert set(C.NON_BLIND) <= {m for ms in C.BASELINES.values() for m in ms}
 
 
 @pytest.mark.parametrize("method", ["biharmonic", "membrane"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,8 @@ from irsde.cli import main
 from irsde.restore import Restorer
 from irsde.tasks import TASKS
 from irsde.weights import available_models, default_model_path
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_every_task_has_a_small_self_describing_model():
@@ -72,3 +76,35 @@ def test_embedded_model_really_restores_a_held_out_photo(task, variant, gain):
     before = bicubic_resize(lq, gt.shape[:2]) if task == "sr4" else lq
     score = lambda im: psnr(to_uint8(im), to_uint8(gt), 4, True)  # noqa: E731
     assert score(out) > score(before) + gain, (score(out), score(before))
+
+
+def test_model_card_status_counts_blind_and_non_blind_baselines(monkeypatch):
+    # scripts/finalize_embedded.py: the model is blind; a baseline told the true kernel
+    # (non-blind) is an upper bound, and the card says how the model fares against both
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    fin = pytest.importorskip("finalize_embedded")
+
+    def row(deg: str, method: str, psnr: float) -> dict:
+        return {"task": "deblur", "degradation": deg, "method": method, "psnr_y": psnr,
+                "ssim_y": 0.5, "psnr_rgb": psnr, "ssim_rgb": 0.5}  # fmt: skip
+
+    rows = [
+        row("gaussian2", "input", 26.0),
+        row("gaussian2", "IR-SDE posterior 3 NFE", 29.2),
+        row("gaussian2", "wiener", 29.4),
+        row("gaussian2", "wiener-gaussian", 29.0),
+        row("motion", "input", 20.9),
+        row("motion", "IR-SDE posterior 3 NFE", 21.5),
+        row("motion", "richardson-lucy", 25.5),
+        row("motion", "unsharp-mask", 20.9),
+    ]
+    m = fin.summarize_quality(rows, "deblur")
+    g, mo = m["by_degradation"]["gaussian2"], m["by_degradation"]["motion"]
+    assert (g["best_classical"], g["best_blind"]) == ("wiener", "wiener-gaussian")
+    assert (mo["best_classical"], mo["best_blind_psnr_y"]) == ("richardson-lucy", 20.9)
+    assert m["baseline_psnr_y"] == pytest.approx(27.45)
+    assert m["blind_baseline_psnr_y"] == pytest.approx(24.95)
+    text = fin.verdict(m)
+    assert "on 0 of 2 degradations" in text
+    assert "not told the noise level or kernel: beats the best of them" in text
+    assert "on every degradation tested (2)" in text

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if not entries:
         print("no embedded models in this installation")
         return 0
-    header = f"{'name':<10} {'task':<9} {'size':>8} {'params':>9}  {'sampler':<16} {'PSNR-Y':>7} {'baseline':>8}"
+    header = f"{'name':<10} {'task':<9} {'size':>8} {'params':>9}  {'sampler':<16} {'PSNR-Y':>7} {'baseline':>8} {'blind':>8}"
     print(header)
     print("-" * len(header))
     for e in entries:
@@ -49,6 +49,6 @@ def run(args: argparse.Namespace) -> int:
         sampler += f" x{s['ensemble']}" if (s.get("ensemble") or 1) > 1 else ""
         print(
             f"{e.name:<10} {e.task:<9} {e.size_bytes / 1e6:>6.1f}MB {e.params or 0:>9,}  {sampler:<16} "
-            f"{_metric(e, 'psnr_y'):>7} {_metric(e, 'baseline_psnr_y'):>8}"
+            f"{_metric(e, 'psnr_y'):>7} {_metric(e, 'baseline_psnr_y'):>8} {_metric(e, 'blind_baseline_psnr_y'):>8}"
         )
     return 0
