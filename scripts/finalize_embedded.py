@@ -352,7 +352,8 @@ def _tally(degs: dict, field: str, what: str) -> str:
     if len(wins) == len(degs):
         return f"beats {what} by more than {CLEAR_MARGIN_DB} dB PSNR-Y on every degradation tested ({len(degs)})"
     lose = [
-        f"{k} ({d[field]} {d[f'{field}_psnr_y']:.2f} vs {d['model']['psnr_y']:.2f} dB)"
+        f"{k} ({baseline_label(d[field])} {d[f'{field}_psnr_y']:.2f} vs "
+        f"{d['model']['psnr_y']:.2f} dB)"
         for k, d in degs.items()
         if k not in wins
     ]
@@ -545,10 +546,11 @@ def render_card(task: str, path: Path, cfg: dict, prov: dict, quality: dict) -> 
         "",
         "Bundled photos `astronaut`, `coffee`, `chelsea` (256x256), never used in training, each",
         f"degraded once per seed ({rows[0].get('cases', 3) if rows else 3} cases per row).",
-        "PSNR/SSIM on Y (BT.601) with a 4-pixel crop and on RGB; classical baselines on the same inputs",
-        "((true kernel), (true sigma): given what the model is not told; "
-        "`bm3d-blind` estimates sigma; `wiener-gaussian` and `unsharp-mask` have their free "
-        "parameter picked per image with the ground truth; inpainting baselines get the mask).",
+        "PSNR/SSIM on Y (BT.601) with a 4-pixel crop and on RGB; classical baselines on the same inputs.",
+        "The model is blind; baselines marked (true kernel) or (true sigma) are told it;",
+        "`bm3d-blind` estimates sigma from the image; `wiener-gaussian` (a Gaussian PSF) and",
+        "`unsharp-mask` have their free parameters picked per image with the ground truth (an",
+        "upper bound on tuning by eye); inpainting baselines get the mask, as the model does.",
         "",
         "| degradation | method | PSNR-Y | SSIM-Y | PSNR-RGB | SSIM-RGB |",
         "|---|---|---|---|---|---|",
