@@ -426,8 +426,9 @@ def data_lines(task: str, phases: list[dict]) -> list[str]:
         t_note = f"; {frac:.0%} of the samples at t = T" if frac else "; t uniform"
         gray = train.get("gray_fraction") or 0
         gray_note = f", {gray:.0%} of the images made gray" if gray else ""
+        other = f" [{cfg['task']} task]" if cfg.get("task") != task else ""
         lines.append(
-            f"- phase {i + 1} ({p.get('run')}): {' + '.join(parts)}{gray_note}, "
+            f"- phase {i + 1} ({p.get('run')}){other}: {' + '.join(parts)}{gray_note}, "
             f"{train.get('crop')}px crops{t_note}; {loss.get('kind', 'l1').upper()} loss"
         )
     return lines

@@ -5,7 +5,8 @@ measure and document it.
     python scripts/train_embedded.py dehaze --train-only
 
 A phase whose run folder holds ``final.safetensors`` is skipped; one with a checkpoint is
-resumed. Phases marked ``device: cuda`` stop here without a GPU unless ``--allow-cpu``.
+resumed. A model started from another task's weights (``from:`` in phases.yml) trains
+that task's phases up to them first. Phases marked ``device: cuda`` stop here without a GPU unless ``--allow-cpu``.
 Several tasks train side by side as separate processes (``... denoise & ... sr4 &``).
 """
 
@@ -22,12 +23,28 @@ REPO = Path(__file__).resolve().parents[1]
 PHASES = REPO / "configs" / "embedded" / "phases.yml"
 
 
-def load_phases(task: str, path: Path = PHASES) -> list[dict]:
-    """The phases of ``task``'s shipped model, oldest first."""
+def load_phases(task: str, path: Path = PHASES, _after: tuple[str, ...] = ()) -> list[dict]:
+    """The phases of ``task``'s shipped model, oldest first.
+
+    A first phase marked ``from: OTHER`` starts from a run of task OTHER's phases (its
+    ``network.init``): OTHER's phases up to that run come first, each with ``task: OTHER``.
+    """
+    if task in _after:
+        raise SystemExit(f"{path}: the phases of {task!r} start from their own weights")
     table = yaml.safe_load(path.read_text())
     if task not in table:
         raise SystemExit(f"{path}: no phases for task {task!r} (tasks: {', '.join(table)})")
-    return table[task]
+    phases = [dict(p) for p in table[task]]
+    other = phases[0].get("from")
+    if other is None:
+        return phases
+    config = yaml.safe_load((path.parent / phases[0]["config"]).read_text())
+    start = Path(config["network"]["init"]).parent.name
+    before = load_phases(other, path, (*_after, task))
+    runs = [p["run"] for p in before]
+    if start not in runs:
+        raise SystemExit(f"{path}: {phases[0]['config']} starts from {start}, not a {other} phase")
+    return [{"task": other, **p} for p in before[: runs.index(start) + 1]] + phases
 
 
 def run_phase(phase: dict, configs: Path, runs: Path, allow_cpu: bool) -> None:

@@ -146,19 +146,22 @@ def test_bundled_configs_are_valid(path):
     assert cfg.sde_settings()["T"] >= 1
 
 
-def test_embedded_phases_chain_their_runs():
+def test_embedded_phases_chain_their_runs(monkeypatch):
     # each shipped model's phases: the config names its run folder and starts from the
     # previous phase's weights, so scripts/train_embedded.py reproduces the chain
     from irsde.tasks import TASKS
 
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    from train_embedded import load_phases
+
     table = yaml.safe_load(PHASES.read_text())
     assert set(table) == set(TASKS)
-    for task, phases in table.items():
+    for task in table:
         prev = None
-        for phase in phases:
+        for phase in load_phases(task, PHASES):  # with another task's phases it starts from
             raw = yaml.safe_load((PHASES.parent / phase["config"]).read_text())
             cfg = parse_config(raw, phase["config"])
-            assert cfg.task == task and cfg.name == phase["run"]
+            assert cfg.task == phase.get("task", task) and cfg.name == phase["run"]
             assert phase.get("device", "cpu") in ("cpu", "cuda")
             init = raw["network"].get("init")
             if prev is None:
@@ -166,6 +169,28 @@ def test_embedded_phases_chain_their_runs():
             else:
                 assert Path(init).parts[-2:] == (prev, "final.safetensors"), phase
             prev = phase["run"]
+
+
+def test_a_model_started_from_another_tasks_weights_lists_those_phases_first(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    from train_embedded import load_phases
+
+    for name, init in (("a1", None), ("a2", "../runs/ra1/final.safetensors"),
+                       ("b1", "../runs/ra1/final.safetensors")):  # fmt: skip
+        (tmp_path / f"{name}.yml").write_text(yaml.safe_dump({"network": {"init": init}}))
+    phases = tmp_path / "phases.yml"
+    phases.write_text(
+        "denoise: [{config: a1.yml, run: ra1}, {config: a2.yml, run: ra2}]\n"
+        "deblur: [{config: b1.yml, run: rb1, from: denoise}]\n"
+    )
+    chain = load_phases("deblur", phases)
+    assert [(p.get("task"), p["run"]) for p in chain] == [("denoise", "ra1"), (None, "rb1")]
+    (tmp_path / "b1.yml").write_text(yaml.safe_dump({"network": {"init": "../runs/x/final"}}))
+    with pytest.raises(SystemExit, match="starts from x, not a denoise phase"):
+        load_phases("deblur", phases)
+    phases.write_text(phases.read_text().replace("from: denoise", "from: deblur"))
+    with pytest.raises(SystemExit, match="start from their own weights"):
+        load_phases("deblur", phases)
 
 
 def test_hole_loss_trains_inpainting_and_is_refused_elsewhere(tmp_path):
