@@ -29,6 +29,7 @@ import numpy as np
 from irsde import cli
 from irsde.bench import VARIANTS, degrade_case, find_models
 from irsde.classical import (
+    BASELINE_NOTE,
     BASELINES,
     PARAM_GRIDS,
     MissingDependencyError,
@@ -273,12 +274,7 @@ def markdown(
         f"Held-out photos: `{args.images}` (never used in training). PSNR/SSIM on Y "
         "(BT.601, 4-pixel crop: the papers' convention) and on RGB (no crop), mean over the "
         f"photos, each degraded once per seed {', '.join(map(str, args.seeds))} "
-        f"({rows[0]['cases'] if rows else 0} cases per row). The models are blind (told "
-        "neither the noise sigma nor the blur kernel); the baselines marked (true sigma) or "
-        "(true kernel) are given it (generous to them); `bm3d-blind` estimates sigma from the image; "
-        "`wiener-gaussian` (a Gaussian PSF) and `unsharp-mask` are not told the kernel and "
-        "have their free parameters picked per image with the ground truth (an upper bound "
-        "on tuning them by eye). Inpainting baselines and the model get the mask. "
+        f"({rows[0]['cases'] if rows else 0} cases per row). {BASELINE_NOTE} "
         "`gray-sigma25`: the photos made gray "
         "(BT.601 luma) with gray noise, given as gray PNG files and scored against the gray "
         "photos.",

@@ -24,7 +24,7 @@ import numpy as np
 from train_embedded import load_phases  # scripts/: the one reader of phases.yml
 
 from irsde import IRSDE
-from irsde.classical import NON_BLIND, baseline_label
+from irsde.classical import BASELINE_NOTE, NON_BLIND, baseline_label
 from irsde.degrade import synthesize
 from irsde.io import read_image, to_uint8
 from irsde.metrics import psnr
@@ -558,10 +558,7 @@ def render_card(task: str, path: Path, cfg: dict, prov: dict, quality: dict) -> 
         "Bundled photos `astronaut`, `coffee`, `chelsea` (256x256), never used in training, each",
         f"degraded once per seed ({rows[0].get('cases', 3) if rows else 3} cases per row).",
         "PSNR/SSIM on Y (BT.601) with a 4-pixel crop and on RGB; classical baselines on the same inputs.",
-        "The model is blind; baselines marked (true kernel) or (true sigma) are told it;",
-        "`bm3d-blind` estimates sigma from the image; `wiener-gaussian` (a Gaussian PSF) and",
-        "`unsharp-mask` have their free parameters picked per image with the ground truth (an",
-        "upper bound on tuning by eye); inpainting baselines get the mask, as the model does.",
+        BASELINE_NOTE,
         "",
         "| degradation | method | PSNR-Y | SSIM-Y | PSNR-RGB | SSIM-RGB |",
         "|---|---|---|---|---|---|",

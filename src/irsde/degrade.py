@@ -44,6 +44,7 @@ __all__ = [
     "bicubic_down_up",
     "bicubic_downsample",
     "bicubic_resize",
+    "check_params",
     "degrade_for_task",
     "depth_map",
     "fill_holes",
@@ -642,16 +643,20 @@ def _draw(name: str, spec: Any, rng: np.random.Generator) -> Any:
     return int(spec) if name in _INT_PARAMS else spec
 
 
-def _resolve(task: str, rng: np.random.Generator, params: dict[str, Any]) -> dict[str, Any]:
-    get_task(task)
-    defaults = TASK_DEFAULTS[task]
+def check_params(task: str, params: dict[str, Any]) -> None:
+    """Raise :class:`ConfigError` naming any of ``params`` that ``task`` does not know."""
+    defaults = TASK_DEFAULTS[get_task(task).name]
     unknown = sorted(set(params) - set(defaults))
     if unknown:
         raise ConfigError(
-            f"unknown degradation parameter(s) for task {task!r}: {', '.join(unknown)}"
+            f"unknown degradation parameter(s) for {task}: {', '.join(unknown)}"
             f" (valid: {', '.join(defaults)})"
         )
-    spec = {**defaults, **params}
+
+
+def _resolve(task: str, rng: np.random.Generator, params: dict[str, Any]) -> dict[str, Any]:
+    check_params(task, params)
+    spec = {**TASK_DEFAULTS[task], **params}
     return {k: _draw(k, v, rng) for k, v in spec.items()}
 
 

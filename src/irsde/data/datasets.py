@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..degrade import TASK_DEFAULTS, bicubic_resize, grayscale, synthesize
+from ..degrade import bicubic_resize, check_params, grayscale, synthesize
 from ..errors import ConfigError, IrsdeError
 from ..io import read_image
 from ..tasks import get_task
@@ -283,12 +283,7 @@ def _params_per_task(tasks: list[str], params: dict[str, Any] | None) -> dict[st
         {t: dict(params.get(t) or {}) for t in tasks} if len(tasks) > 1 else {tasks[0]: params}
     )
     for task, given in per_task.items():
-        unknown = sorted(set(given) - set(TASK_DEFAULTS[task]))
-        if unknown:
-            raise ConfigError(
-                f"unknown degradation parameter(s) for {task}: {', '.join(unknown)}"
-                f" (valid: {', '.join(TASK_DEFAULTS[task])})"
-            )
+        check_params(task, given)
     return per_task
 
 
