@@ -134,7 +134,13 @@ def test_restore_in_browser(server, tmp_path: Path) -> None:
             page.click("#run")
             expect(page.locator("#result-bar")).to_be_visible(timeout=60_000)
             expect(page.locator("#uncertainty")).to_be_visible()
-            assert page.eval_on_selector("#after", "img => img.complete && img.naturalWidth") == 64
+            # the bar shows before the restored image has finished loading
+            page.wait_for_function(
+                "() => { const i = document.querySelector('#after');"
+                " return i && i.complete && i.naturalWidth > 0; }",
+                timeout=20_000,
+            )
+            assert page.eval_on_selector("#after", "img => img.naturalWidth") == 64
             assert "3 steps" in page.inner_text("#result-info")
             page.screenshot(path=str(tmp_path / "web-demo.png"), full_page=True)
             with page.expect_download() as info:
