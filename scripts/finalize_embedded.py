@@ -302,7 +302,7 @@ NOTES = {
         "does: 85 minutes on one CPU thread gave 30.26 dB on the validation crops at 1 NFE "
         "against 29.52 for the width-16 model (`score` and `validation_pairs` of this script "
         "on its file, `src/irsde/weights/inpaint.safetensors` at commit a1d5a53), a second "
-        "cosine schedule (45 minutes) 30.35, "
+        "cosine schedule (42 minutes) 30.35, "
         "and 25.57 dB on the held-out photos after either phase (SSIM-Y 0.8705 -> 0.8712; "
         "+0.67 dB over the membrane fill, +1.13 over biharmonic inpainting). The features "
         "learned on noise carry over to hole filling better than what 15 photos teach a "
