@@ -10,6 +10,12 @@
     python scripts/finalize_embedded.py export denoise [--run runs/embedded-denoise]
     python benchmarks/quality.py --tasks denoise --json q.json
     python scripts/finalize_embedded.py card denoise --quality q.json
+
+``compare`` scores candidate runs (and the shipped model) on photos no model trains on
+(``datasets/val-photos``, see ``scripts/prepare_training_photos.py --validation``): the
+training-photo crops above favour a model that memorises them.
+
+    python scripts/finalize_embedded.py compare denoise --runs runs/A runs/B
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import numpy as np
 from train_embedded import load_phases  # scripts/: the one reader of phases.yml
 
 from irsde import IRSDE
-from irsde.classical import BASELINE_NOTE, NON_BLIND, baseline_label
+from irsde.classical import BASELINE_NOTE, NON_BLIND, baseline_label, run_baseline
 from irsde.degrade import synthesize
 from irsde.io import read_image, to_uint8
 from irsde.metrics import psnr
@@ -44,6 +50,10 @@ VAL_DIR = REPO / "datasets" / "skimage-train"
 VAL_PHOTOS = ("camera", "coins", "moon", "immunohistochemistry", "motorcycle_left", "rocket")
 #: what models exported before the choice was recorded used: the first six by name
 OLD_VAL_PHOTOS = ("brick", "camera", "coins", "grass", "gravel", "hubble_deep_field")
+#: never trained on, never the test photos: where candidate models are compared
+UNSEEN_DIR = REPO / "datasets" / "val-photos"
+#: the fixed degradations of the comparison per task (default: one random draw per crop)
+COMPARE_PARAMS = {"denoise": [{"sigma": 15}, {"sigma": 25}, {"sigma": 50}]}
 
 
 def validation_pairs(
@@ -59,6 +69,55 @@ def validation_pairs(
         gt = img[y : y + size, x : x + size]
         pairs.append((gt, synthesize(gt, task, rng)))
     return pairs
+
+
+def unseen_pairs(task: str, size: int = 256, seeds: int = 2) -> dict[str, list]:
+    """Centre crops of the never-trained-on photos, degraded ``seeds`` times per setting."""
+    settings = COMPARE_PARAMS.get(task, [{}])
+    pairs: dict[str, list] = {}
+    for params in settings:
+        label = ",".join(f"{k}={v}" for k, v in params.items()) or "default"
+        rng = np.random.default_rng(7)
+        for path in sorted(UNSEEN_DIR.glob("*.png")):
+            img = read_image(path)
+            h, w = img.shape[:2]
+            side = min(size, h, w)
+            y, x = (h - side) // 2, (w - side) // 2
+            gt = img[y : y + side, x : x + side]
+            for _ in range(seeds):
+                pairs.setdefault(label, []).append((gt, synthesize(gt, task, rng, **params)))
+    return pairs
+
+
+def baseline_score(task: str, method: str, pairs) -> float:
+    """Mean PSNR-Y (crop 4) of a classical baseline, told the drawn noise sigma."""
+    values = []
+    for gt, deg in pairs:
+        given = deg.lr if deg.lr is not None else deg.mu
+        sigma = deg.params.get("sigma")
+        out = run_baseline(task, method, given, sigma=sigma, mask=deg.mask)
+        values.append(psnr(to_uint8(out), to_uint8(gt), crop_border=4, y_channel=True))
+    return float(np.mean(values))
+
+
+def compare(task: str, runs: list[Path], ensemble: int, baselines: list[str]) -> None:
+    """PSNR-Y (crop 4) of each run's final model, the shipped one and classical
+    ``baselines`` on the never-trained-on photos."""
+    if not any(UNSEEN_DIR.glob("*.png")):
+        raise SystemExit(f"no photos in {UNSEEN_DIR}: run prepare_training_photos.py --validation")
+    pairs = unseen_pairs(task)
+    models = [weights_path(task)] + [run / "final.safetensors" for run in runs]
+    print(f"{task}: posterior 1 NFE x{ensemble}, PSNR-Y crop 4 on {UNSEEN_DIR.name} crops")
+    print("model | " + " | ".join(pairs) + " | mean")
+    for method in baselines:
+        values = [baseline_score(task, method, p) for p in pairs.values()]
+        cells = " | ".join(f"{v:.3f}" for v in values)
+        print(f"{baseline_label(method)} | {cells} | {np.mean(values):.3f}", flush=True)
+    for path in models:
+        net = load_model(path)
+        values = [score(net, task, "posterior", 1, p, ensemble=ensemble) for p in pairs.values()]
+        cells = " | ".join(f"{v:.3f}" for v in values)
+        print(f"{path.resolve().relative_to(REPO)} | {cells} | {np.mean(values):.3f}", flush=True)
 
 
 def score(net, task: str, sampler: str, steps: int, pairs, ensemble: int = 1) -> float:
@@ -588,7 +647,7 @@ def render_card(task: str, path: Path, cfg: dict, prov: dict, quality: dict) -> 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("stage", choices=["export", "card"])
+    ap.add_argument("stage", choices=["export", "card", "compare"])
     ap.add_argument("task")
     ap.add_argument("--run", type=Path, default=None)
     ap.add_argument(
@@ -597,7 +656,13 @@ def main() -> None:
     ap.add_argument(
         "--sampler", default=None, help="export: skip the search, NAME:STEPS[:ENSEMBLE]"
     )
+    ap.add_argument("--runs", type=Path, nargs="*", default=[], help="compare: candidate runs")
+    ap.add_argument("--ensemble", type=int, default=1, help="compare: self-ensemble size")
+    ap.add_argument("--baselines", nargs="*", default=[], help="compare: classical methods")
     args = ap.parse_args()
+    if args.stage == "compare":
+        compare(args.task, args.runs, args.ensemble, args.baselines)
+        return
     if args.run is None:  # the last phase of the shipped recipe
         args.run = REPO / "runs" / load_phases(args.task)[-1]["run"]
     run = args.run

@@ -234,6 +234,18 @@ def test_task_params_and_inputs(photo):
     assert res.mask is not None and abs(res.mask.mean() - 0.2) < 0.03
 
 
+def test_log_uniform_draws_as_many_per_octave_low_as_high():
+    draws = np.array([D._draw("sigma", {"log_uniform": [5, 45]}, rng(i)) for i in range(2000)])
+    assert draws.min() >= 5 and draws.max() <= 45
+    # 5-15 and 15-45 are equal in log scale: about half the draws in each (uniform: 1/4)
+    assert abs(np.mean(draws < 15) - 0.5) < 0.05
+    res = D.synthesize(flat(), "denoise", rng(), sigma={"log_uniform": [20, 20]})
+    assert res.params["sigma"] == pytest.approx(20)
+    for bad in ({"log_uniform": [0, 10]}, {"log": [5, 10]}, {"log_uniform": 5}):
+        with pytest.raises(ConfigError, match="log_uniform"):
+            D.synthesize(flat(), "denoise", rng(), sigma=bad)
+
+
 def test_tiny_images_work():
     tiny = rng().random((8, 8, 3), dtype=np.float32)
     for task in TASKS:

@@ -108,3 +108,27 @@ def test_model_card_status_counts_blind_and_non_blind_baselines(monkeypatch):
     assert "on 0 of 2 degradations" in text
     assert "not told the noise level or kernel: beats the best of them" in text
     assert "on every degradation tested (2)" in text
+
+
+def test_compare_scores_candidates_and_baselines_on_unseen_photos(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    fin = pytest.importorskip("finalize_embedded")
+    monkeypatch.setattr(fin, "UNSEEN_DIR", tmp_path)
+    with pytest.raises(SystemExit, match="no photos"):
+        fin.compare("denoise", [], 1, [])
+    yy, xx = np.mgrid[0:40, 0:48] / 40.0
+    smooth = np.stack([yy, xx, 0.5 * (yy + xx)], axis=-1).clip(0, 1)
+    from irsde.io import write_image
+
+    write_image(tmp_path / "ramp.png", smooth.astype(np.float32))
+    pairs = fin.unseen_pairs("denoise", seeds=1)
+    assert list(pairs) == ["sigma=15", "sigma=25", "sigma=50"]
+    assert pairs["sigma=25"][0][0].shape == (40, 40, 3)  # a centre crop within the photo
+    fin.compare("denoise", [], 1, ["nlm"])
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split(" | ")[0]: line.split(" | ")[1:] for line in lines if " | " in line}
+    assert rows["model"] == ["sigma=15", "sigma=25", "sigma=50", "mean"]
+    model = [float(v) for v in rows["src/irsde/weights/denoise.safetensors"]]
+    nlm = [float(v) for v in rows[next(k for k in rows if k.startswith("nlm"))]]
+    # both clean a smooth ramp far beyond its noisy input (under 30 dB at sigma 15)
+    assert min(model[0], nlm[0]) > 30 and model[-1] == pytest.approx(np.mean(model[:3]), abs=2e-3)

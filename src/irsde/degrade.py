@@ -14,7 +14,8 @@ Conventions:
   ``a = -0.5``, the MATLAB ``imresize`` kernel), applied per channel in 32-bit float
   mode, antialiased when shrinking (the kernel is stretched by the scale factor).
 - Randomised parameters of :func:`degrade_for_task` are given as a fixed value or a
-  ``(low, high)`` range drawn uniformly per image; :data:`TASK_DEFAULTS` lists them.
+  ``(low, high)`` range drawn uniformly per image (or ``{"log_uniform": (low, high)}``);
+  :data:`TASK_DEFAULTS` lists them.
 """
 
 from __future__ import annotations
@@ -593,7 +594,8 @@ def add_haze(
 # --------------------------------------------------------------------------- tasks
 
 #: default parameters of :func:`degrade_for_task` per task: a value is fixed, a pair
-#: ``(low, high)`` is drawn uniformly per image, a tuple of names is a random choice.
+#: ``(low, high)`` is drawn uniformly per image, ``{"log_uniform": (low, high)}`` with a
+#: uniform logarithm (as many draws in 5-15 as in 15-45), a tuple of names is a random choice.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "denoise": {"sigma": (5.0, 50.0)},
     "derain": {
@@ -630,7 +632,10 @@ class Degraded:
 
 
 def _draw(name: str, spec: Any, rng: np.random.Generator) -> Any:
-    """A fixed value, a uniform draw from a numeric ``(low, high)``, or a choice of names."""
+    """A fixed value, a uniform draw from a numeric ``(low, high)`` (log-uniform from
+    ``{"log_uniform": (low, high)}``), or a choice of names."""
+    if isinstance(spec, dict):
+        return _draw_log_uniform(name, spec, rng)
     if isinstance(spec, (list, tuple)):
         if spec and all(isinstance(s, str) for s in spec):
             return spec[int(rng.integers(len(spec)))]
@@ -641,6 +646,23 @@ def _draw(name: str, spec: Any, rng: np.random.Generator) -> Any:
             return int(rng.integers(round(lo), round(hi) + 1))
         return float(rng.uniform(lo, hi))
     return int(spec) if name in _INT_PARAMS else spec
+
+
+def _draw_log_uniform(name: str, spec: dict, rng: np.random.Generator) -> float:
+    bounds = spec.get("log_uniform")
+    if (
+        set(spec) != {"log_uniform"}
+        or not isinstance(bounds, (list, tuple))
+        or len(bounds) != 2
+        or not all(isinstance(b, (int, float)) and b > 0 for b in bounds)
+        or name in _INT_PARAMS
+    ):
+        raise ConfigError(
+            f"degradation parameter {name!r}: expected {{log_uniform: [low, high]}} with "
+            "0 < low <= high"
+        )
+    lo, hi = np.log(float(min(bounds))), np.log(float(max(bounds)))
+    return float(np.exp(rng.uniform(lo, hi)))
 
 
 def check_params(task: str, params: dict[str, Any]) -> None:
