@@ -13,11 +13,13 @@ are excluded here (``skimage.data.cat`` is the same photo as ``chelsea``).
 ``china`` and ``flower`` (``sklearn.datasets.load_sample_images``) and matplotlib's
 ``grace_hopper`` sample; the later fine-tuning phases add them to the training mix.
 
-``--validation`` writes three photos that no model trains on, to compare candidate models
+``--validation`` writes five photos that no model trains on, to compare candidate models
 on photos they have never seen (``finalize_embedded.py compare``) without touching the
 test photos: the raccoon ``face`` of SciPy < 1.12 (``scipy/misc/face.dat``, removed from
-later releases) and PyWavelets' ``aero`` and ``ascent`` (gray). Their wheels are fetched
-with ``pip download`` (the package index, like any install) and read, not installed.
+later releases), PyWavelets' ``aero`` and ``ascent`` (gray), imgaug's ``quokka`` and
+Ultralytics' ``bus`` (JPEG files, halved in size to shrink their compression artefacts).
+Their wheels are fetched with ``pip download`` (the package index, like any install) and
+read, not installed.
 """
 
 from __future__ import annotations
@@ -51,7 +53,12 @@ TRAIN_PHOTOS = (
 HELD_OUT = ("astronaut", "coffee", "chelsea", "cat")
 MORE_PHOTOS = ("china", "flower", "grace_hopper")
 #: the wheels that hold the validation photos (any version with these files works)
-VALIDATION_WHEELS = ("scipy==1.11.4", "PyWavelets==1.9.0")
+VALIDATION_WHEELS = ("scipy==1.11.4", "PyWavelets==1.9.0", "imgaug==0.4.0", "ultralytics==8.4.190")
+#: JPEG photos among them: (wheel name prefix, file inside the wheel)
+VALIDATION_JPEGS = {
+    "quokka": ("imgaug", "imgaug/quokka.jpg"),
+    "bus": ("ultralytics", "ultralytics/assets/bus.jpg"),
+}
 
 
 def more_photos() -> dict[str, np.ndarray]:
@@ -73,7 +80,8 @@ def _wheel_file(folder: Path, prefix: str, member: str) -> bytes:
 
 
 def validation_photos() -> dict[str, np.ndarray]:
-    """SciPy's raccoon ``face`` (colour) and PyWavelets' ``aero`` and ``ascent`` (gray)."""
+    """SciPy's raccoon ``face``, PyWavelets' ``aero`` and ``ascent`` (gray), imgaug's
+    ``quokka`` and Ultralytics' ``bus`` (both halved)."""
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp]
         subprocess.run([*cmd, *VALIDATION_WHEELS], check=True)
@@ -83,6 +91,9 @@ def validation_photos() -> dict[str, np.ndarray]:
         for name in ("aero", "ascent"):
             data = _wheel_file(folder, "pywavelets", f"pywt/data/{name}.npz")
             photos[name] = np.load(io.BytesIO(data))["data"]
+        for name, (prefix, member) in VALIDATION_JPEGS.items():
+            img = Image.open(io.BytesIO(_wheel_file(folder, prefix, member))).convert("RGB")
+            photos[name] = np.asarray(img.reduce(2))
     return photos
 
 
