@@ -422,6 +422,15 @@ NOTES = {
         "PSNR on four crops of gray training photos (not comparable with phase 3's 32.4 dB: "
         "gray photos now get gray noise)."
     ),
+    "sr4": (
+        "The denoiser's network (width 32, 1.9 M parameters), started from its phase-4 "
+        "weights and trained for x4 super-resolution for 35 minutes on one CPU thread "
+        "(`configs/embedded/w32/sr4.yml`). It replaced a width-16 model (0.48 M, "
+        "`configs/embedded/sr4.yml`, 3000 steps, about 10 minutes): on five photos no model "
+        "trains on (`python scripts/finalize_embedded.py compare sr4 --ensemble 4 --runs "
+        "runs/embedded-sr4-w32 --baselines bicubic`, 256px crops) 26.89 -> 27.06 dB "
+        "(bicubic 25.88); held out 27.62 -> 28.00 dB."
+    ),
     "derain": (
         "Transposed views hurt (rain falls within 30 degrees of vertical), so the stored "
         "self-ensemble uses flips only."
