@@ -32,6 +32,7 @@ from train_embedded import load_phases  # scripts/: the one reader of phases.yml
 from irsde import IRSDE
 from irsde.classical import BASELINE_NOTE, NON_BLIND, baseline_label, run_baseline
 from irsde.degrade import synthesize
+from irsde.errors import IrsdeError
 from irsde.io import read_image, to_uint8
 from irsde.metrics import psnr
 from irsde.models import load_model, save_model
@@ -56,6 +57,14 @@ UNSEEN_DIR = REPO / "datasets" / "val-photos"
 COMPARE_PARAMS = {"denoise": [{"sigma": 15}, {"sigma": 25}, {"sigma": 50}]}
 
 
+def centre_crop(img: np.ndarray, size: int) -> np.ndarray:
+    """The central ``size`` x ``size`` square (smaller when the image is)."""
+    h, w = img.shape[:2]
+    side = min(size, h, w)
+    y, x = (h - side) // 2, (w - side) // 2
+    return img[y : y + side, x : x + side]
+
+
 def validation_pairs(
     task: str, size: int = 128, seed: int = 123
 ) -> list[tuple[np.ndarray, object]]:
@@ -63,10 +72,7 @@ def validation_pairs(
     rng = np.random.default_rng(seed)
     pairs = []
     for name in VAL_PHOTOS:
-        img = read_image(VAL_DIR / f"{name}.png")
-        h, w = img.shape[:2]
-        y, x = (h - size) // 2, (w - size) // 2
-        gt = img[y : y + size, x : x + size]
+        gt = centre_crop(read_image(VAL_DIR / f"{name}.png"), size)
         pairs.append((gt, synthesize(gt, task, rng)))
     return pairs
 
@@ -79,11 +85,7 @@ def unseen_pairs(task: str, size: int = 256, seeds: int = 2) -> dict[str, list]:
         label = ",".join(f"{k}={v}" for k, v in params.items()) or "default"
         rng = np.random.default_rng(7)
         for path in sorted(UNSEEN_DIR.glob("*.png")):
-            img = read_image(path)
-            h, w = img.shape[:2]
-            side = min(size, h, w)
-            y, x = (h - side) // 2, (w - side) // 2
-            gt = img[y : y + side, x : x + side]
+            gt = centre_crop(read_image(path), size)
             for _ in range(seeds):
                 pairs.setdefault(label, []).append((gt, synthesize(gt, task, rng, **params)))
     return pairs
@@ -93,9 +95,8 @@ def baseline_score(task: str, method: str, pairs) -> float:
     """Mean PSNR-Y (crop 4) of a classical baseline, told the drawn noise sigma."""
     values = []
     for gt, deg in pairs:
-        given = deg.lr if deg.lr is not None else deg.mu
         sigma = deg.params.get("sigma")
-        out = run_baseline(task, method, given, sigma=sigma, mask=deg.mask)
+        out = run_baseline(task, method, deg.restore_input, sigma=sigma, mask=deg.mask)
         values.append(psnr(to_uint8(out), to_uint8(gt), crop_border=4, y_channel=True))
     return float(np.mean(values))
 
@@ -126,8 +127,7 @@ def score(net, task: str, sampler: str, steps: int, pairs, ensemble: int = 1) ->
     )
     values = []
     for gt, deg in pairs:
-        given = deg.lr if deg.lr is not None else deg.mu
-        ((out, _),) = restorer.restore_rgb([given], [deg.mask])
+        ((out, _),) = restorer.restore_rgb([deg.restore_input], [deg.mask])
         values.append(psnr(to_uint8(out), to_uint8(gt), crop_border=4, y_channel=True))
     return float(np.mean(values))
 
@@ -136,12 +136,11 @@ def seconds_per_nfe_512(net, task: str) -> float:
     """Time of one 1-NFE restore of a 512x512 image (best of two, after a warm-up)."""
     rng = np.random.default_rng(0)
     deg = synthesize(rng.random((512, 512, 3), dtype=np.float32), task, rng)
-    given = deg.lr if deg.lr is not None else deg.mu
     restorer = Restorer(net, sampler="posterior", steps=1, task=task, seed=0)
     times = []
     for _ in range(3):
         t0 = time.perf_counter()
-        restorer.restore_rgb([given], [deg.mask])
+        restorer.restore_rgb([deg.restore_input], [deg.mask])
         times.append(time.perf_counter() - t0)
     return min(times[1:])
 
@@ -697,7 +696,10 @@ def main() -> None:
     ap.add_argument("--baselines", nargs="*", default=[], help="compare: classical methods")
     args = ap.parse_args()
     if args.stage == "compare":
-        compare(args.task, args.runs, args.ensemble, args.baselines)
+        try:
+            compare(args.task, args.runs, args.ensemble, args.baselines)
+        except IrsdeError as e:  # an unknown method, a baseline that needs the kernel
+            raise SystemExit(f"error: {e}") from None
         return
     if args.run is None:  # the last phase of the shipped recipe
         args.run = REPO / "runs" / load_phases(args.task)[-1]["run"]

@@ -201,8 +201,7 @@ def degrade_case(name: str, gt: np.ndarray, task: str, seed: int, variant: str =
         lq = D.add_gaussian_noise(D.apply_kernel(gt, kernel), 1.0, rng)
         return Case(name, gt, np.clip(lq, 0, 1), kernel=kernel, params={"noise_sigma": 1.0})
     res = D.synthesize(gt, task, rng)
-    lq = res.lr if res.lr is not None else res.mu
-    return Case(name, gt, lq, mask=res.mask, params=res.params)
+    return Case(name, gt, res.restore_input, mask=res.mask, params=res.params)
 
 
 #: fixed degradation settings per task ("" = the task's default ranges)

@@ -630,6 +630,11 @@ class Degraded:
     mask: np.ndarray | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def restore_input(self) -> np.ndarray:
+        """What ``irsde restore --task`` takes: the LR image for ``sr4``, else ``mu``."""
+        return self.lr if self.lr is not None else self.mu
+
 
 def _draw(name: str, spec: Any, rng: np.random.Generator) -> Any:
     """A fixed value, a uniform draw from a numeric ``(low, high)`` (log-uniform from
@@ -751,5 +756,4 @@ def restore_input_for_task(
     img: np.ndarray, task: str, rng: np.random.Generator, **params: Any
 ) -> np.ndarray:
     """What ``irsde restore --task`` takes: the LR image for ``sr4``, else ``mu``."""
-    res = synthesize(img, task, rng, **params)
-    return res.lr if res.lr is not None else res.mu
+    return synthesize(img, task, rng, **params).restore_input

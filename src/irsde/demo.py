@@ -152,7 +152,7 @@ def embedded_demo(
             deg = synthesize(
                 gt, task, np.random.default_rng([seed, k]), **DEMO_PARAMS.get(task, {})
             )
-            given = deg.lr if deg.lr is not None else deg.mu
+            given = deg.restore_input
             ((out, std),) = restorer.restore_rgb([given], [deg.mask])
             write_image(out_dir / task / photo.name, out)
             write_image(out_dir / task / f"{photo.stem}_input.png", given)
