@@ -256,3 +256,15 @@ def test_nafnet_is_small_and_batch_one_folding_matches_batches():
     torch.testing.assert_close(one, both[1:], atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError):
         ConditionalNAFNet(enc_blocks=[1, 1], dec_blocks=[1])
+
+
+def test_grow_into_rejects_an_extra_block_that_is_not_an_identity():
+    from irsde.nets.nafnet import grow_into
+
+    small = ConditionalNAFNet(width=8, enc_blocks=[1], middle_blocks=1, dec_blocks=[1])
+    big = ConditionalNAFNet(width=8, enc_blocks=[1], middle_blocks=2, dec_blocks=[1])
+    with torch.no_grad():
+        big.middle_blks[1].gamma.fill_(0.5)
+    with pytest.raises(ValueError, match=r"middle_blks\.1 would not start as an identity"):
+        grow_into(big, small.state_dict())
+    assert grow_into(big, big.state_dict()) == 0

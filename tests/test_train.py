@@ -547,3 +547,23 @@ def test_fine_tune_from_model_file(tmp_path):
         parse_config(
             tiny_config(network={**TINY_NET, "init": "nowhere.safetensors"}), "c.yml", tmp_path
         )
+
+
+def test_fine_tune_grows_a_shallower_network(tmp_path):
+    train(parse_config(tiny_config(train={"max_steps": 2})), tmp_path / "a")
+    init = tmp_path / "a" / "final.safetensors"
+    deeper = {"width": 8, "enc_blocks": [2], "middle_blocks": 3, "dec_blocks": [1]}
+    grow = {"arch": "ConditionalNAFNet", "params": deeper, "init": str(init), "init_grow": True}
+    trainer = Trainer(
+        parse_config(tiny_config(network=grow, train={"max_steps": 1})), tmp_path / "b"
+    )
+    from irsde.models import load_model
+
+    old = load_model(init).float()
+    x, mu = torch.rand(2, 1, 3, 16, 16)
+    with torch.no_grad():  # the added blocks are identities: the same function as before
+        torch.testing.assert_close(trainer.model(x, mu, 7), old(x, mu, 7), atol=1e-5, rtol=0)
+    trainer.close()
+    narrower = {**grow, "params": {**deeper, "width": 12}}
+    with pytest.raises(ConfigError, match="not a shallower network of the same widths"):
+        Trainer(parse_config(tiny_config(network=narrower)), tmp_path / "c")

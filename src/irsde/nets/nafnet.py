@@ -8,7 +8,8 @@ downsampling, PixelShuffle upsampling and additive skips.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -198,3 +199,39 @@ class ConditionalNAFNet(nn.Module):
             return out
         x0_hat = mu + out.to(mu.dtype)
         return self._sde.noise_from_x0(x_t, x0_hat, mu, t)
+
+
+_BLOCK_KEY = re.compile(r"^(encoders\.\d+|middle_blks|decoders\.\d+)\.(\d+)\.")
+
+
+def grow_into(net: nn.Module, state: Mapping[str, Tensor]) -> int:
+    """Load a shallower ConditionalNAFNet's ``state`` into the deeper ``net``.
+
+    Both networks must have the same widths and levels; ``net`` may have more NAF blocks
+    per stage. The old blocks fill each stage from the front; the extra blocks keep their
+    fresh initialisation, whose zero ``beta``/``gamma`` residual scales make each of them
+    an identity, so the grown network computes exactly what the old one did.
+
+    Returns the number of blocks that start as identities. Raises ``ValueError`` when
+    ``state`` has keys or shapes the network lacks, or an extra block is not an identity.
+    """
+    own = net.state_dict()
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in state if k in own and own[k].shape != state[k].shape]
+    missing = [k for k in own if k not in state]
+    not_blocks = [k for k in missing if not _BLOCK_KEY.match(k)]
+    if unexpected or wrong or not_blocks:
+        first = (unexpected or wrong or not_blocks)[0]
+        raise ValueError(
+            "not a shallower network of the same widths "
+            f"({len(unexpected)} unexpected, {len(wrong)} mismatched, "
+            f"{len(not_blocks)} missing non-block keys; first: {first})"
+        )
+    new_blocks = {_BLOCK_KEY.match(k).group(0) for k in missing}  # type: ignore[union-attr]
+    for prefix in new_blocks:
+        if own[prefix + "beta"].any() or own[prefix + "gamma"].any():
+            raise ValueError(f"block {prefix.rstrip('.')} would not start as an identity")
+    with torch.no_grad():
+        for k, v in state.items():
+            own[k].copy_(v)
+    return len(new_blocks)

@@ -33,6 +33,10 @@ class NetworkConfig(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     #: start from these weights (a model file: .safetensors or reference .pth) to fine-tune
     init: Path | None = None
+    #: ``init`` comes from a shallower network of the same widths (fewer NAF blocks per
+    #: stage): its blocks fill each stage from the front and the extra ones start as
+    #: identities (``irsde.nets.nafnet.grow_into``), so training starts from its function
+    init_grow: bool = False
 
 
 class DataSourceConfig(_Strict):

@@ -240,10 +240,19 @@ class Trainer:
                     log.info("removed %s, left by an interrupted write", tmp)
 
     def _load_init_weights(self, path: Path) -> None:
-        """Fine-tuning: start from a model file's weights (architectures must match)."""
+        """Fine-tuning: start from a model file's weights (architectures must match, or
+        with ``network.init_grow`` differ only in the number of NAF blocks per stage)."""
         from ..models import check_state_dict, load_model
+        from ..nets.nafnet import grow_into
 
         state = load_model(path).state_dict()
+        if self.cfg.network.init_grow:
+            try:
+                added = grow_into(self.model, state)
+            except ValueError as err:
+                raise ConfigError(f"network.init {path}: {err}") from None
+            log.info("initialised the network from %s, %d new blocks as identities", path, added)
+            return
         check_state_dict(self.model, state, f"network.init {path}")
         self.model.load_state_dict({k: v.to(self.device) for k, v in state.items()})
         log.info("initialised the network from %s", path)
