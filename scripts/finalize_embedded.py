@@ -54,7 +54,10 @@ OLD_VAL_PHOTOS = ("brick", "camera", "coins", "grass", "gravel", "hubble_deep_fi
 #: never trained on, never the test photos: where candidate models are compared
 UNSEEN_DIR = REPO / "datasets" / "val-photos"
 #: the fixed degradations of the comparison per task (default: one random draw per crop)
-COMPARE_PARAMS = {"denoise": [{"sigma": 15}, {"sigma": 25}, {"sigma": 50}]}
+COMPARE_PARAMS = {
+    "denoise": [{"sigma": 15}, {"sigma": 25}, {"sigma": 50}],
+    "deblur": [{"kind": "gaussian"}, {"kind": "motion"}],
+}
 
 
 def centre_crop(img: np.ndarray, size: int) -> np.ndarray:
@@ -107,7 +110,11 @@ def compare(task: str, runs: list[Path], ensemble: int, baselines: list[str]) ->
     if not any(UNSEEN_DIR.glob("*.png")):
         raise SystemExit(f"no photos in {UNSEEN_DIR}: run prepare_training_photos.py --validation")
     pairs = unseen_pairs(task)
-    models = [weights_path(task)] + [run / "final.safetensors" for run in runs]
+    # a run folder stands for its final model; a model file (a running run's
+    # best.safetensors, say) for itself
+    models = [weights_path(task)] + [
+        run if run.is_file() else run / "final.safetensors" for run in runs
+    ]
     print(f"{task}: posterior 1 NFE x{ensemble}, PSNR-Y crop 4 on {UNSEEN_DIR.name} crops")
     print("model | " + " | ".join(pairs) + " | mean")
     for method in baselines:
@@ -118,7 +125,13 @@ def compare(task: str, runs: list[Path], ensemble: int, baselines: list[str]) ->
         net = load_model(path)
         values = [score(net, task, "posterior", 1, p, ensemble=ensemble) for p in pairs.values()]
         cells = " | ".join(f"{v:.3f}" for v in values)
-        print(f"{path.resolve().relative_to(REPO)} | {cells} | {np.mean(values):.3f}", flush=True)
+        print(f"{shown(path)} | {cells} | {np.mean(values):.3f}", flush=True)
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it."""
+    path = path.resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
 def score(net, task: str, sampler: str, steps: int, pairs, ensemble: int = 1) -> float:
@@ -197,6 +210,8 @@ def choose_sampler(net, task: str, sde: IRSDE) -> tuple[dict, list[dict]]:
 
 
 def training_summary(run: Path) -> dict:
+    import yaml
+
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     losses = [(int(r["step"]), float(r["loss"])) for r in rows if r["loss"]]
     vals = [(int(r["step"]), float(r["val_psnr"])) for r in rows if r["val_psnr"]]
@@ -204,7 +219,9 @@ def training_summary(run: Path) -> dict:
     summary = (
         json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
     )
+    network = (yaml.safe_load((run / "config.yml").read_text()) or {}).get("network") or {}
     return {
+        "grown": bool(network.get("init_grow")),
         "steps": summary.get("steps") or (losses[-1][0] if losses else 0),
         "first_loss": losses[0][1] if losses else None,
         "final_loss": float(np.mean([v for _, v in losses[-5:]])) if losses else None,
@@ -557,6 +574,18 @@ def where(phase: dict) -> str:
     return text
 
 
+def start_note(i: int, phase: dict) -> str:
+    """Where phase ``i`` starts: from scratch, or from the previous phase (grown deeper)."""
+    if i == 0:
+        return " from scratch"
+    if phase.get("grown"):
+        return (
+            " from the previous phase's weights in a deeper network (its added NAF blocks "
+            "start as identities, `network.init_grow`)"
+        )
+    return " from the previous phase's weights"
+
+
 def recipe_line(task: str, cfg: dict, phases: list[dict]) -> str:
     """How the shipped weights were trained, phase by phase."""
     data, optim = cfg.get("data", {}), cfg.get("optim", {})
@@ -572,12 +601,11 @@ def recipe_line(task: str, cfg: dict, phases: list[dict]) -> str:
     )
     earlier = [
         f"phase {i + 1}, `{phase_config(task, p.get('run', ''))}`: {p.get('steps')} steps"
-        + (" from scratch" if i == 0 else " from the previous phase's weights")
-        + f" {where(p)}"
+        + f"{start_note(i, p)} {where(p)}"
         for i, p in enumerate(phases[:-1])
     ]
     final = f"phase {len(phases)}, `{phase_config(task, phases[-1].get('run', ''))}`" + (
-        " from scratch" if len(phases) == 1 else " from the previous phase's weights"
+        start_note(len(phases) - 1, phases[-1])
     )
     text = "; ".join([*earlier, f"{final}: {last}"])
     return text[0].upper() + text[1:] + f"; {common}."
@@ -691,7 +719,13 @@ def main() -> None:
     ap.add_argument(
         "--sampler", default=None, help="export: skip the search, NAME:STEPS[:ENSEMBLE]"
     )
-    ap.add_argument("--runs", type=Path, nargs="*", default=[], help="compare: candidate runs")
+    ap.add_argument(
+        "--runs",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="compare: candidate run folders (their final model) or model files",
+    )
     ap.add_argument("--ensemble", type=int, default=1, help="compare: self-ensemble size")
     ap.add_argument("--baselines", nargs="*", default=[], help="compare: classical methods")
     args = ap.parse_args()
