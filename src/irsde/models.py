@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from .errors import ConfigError, ModelLoadError
 from .nets import NETWORKS, build_network
+from .nets.common import state_dict_mismatch
 
 log = logging.getLogger(__name__)
 
@@ -499,14 +500,9 @@ def _plain(value: Any) -> Any:
 
 def check_state_dict(net: nn.Module, state: Mapping[str, Tensor], what: str) -> None:
     """Raise a one-line :class:`ModelLoadError` unless ``state`` matches ``net`` exactly."""
-    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [
-        f"{k} {tuple(state[k].shape)} vs {expected[k]}"
-        for k in expected
-        if k in state and tuple(state[k].shape) != expected[k]
-    ]
+    missing, unexpected, wrong_keys = state_dict_mismatch(net, state)
+    own = net.state_dict()
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in wrong_keys]
     problems = []
     if missing:
         problems.append(f"missing keys: {_listing(missing)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -108,3 +109,15 @@ def _flat(p: Tensor | None) -> Tensor | None:
 def count_parameters(net: nn.Module) -> int:
     """Number of parameters of ``net``."""
     return sum(p.numel() for p in net.parameters())
+
+
+def state_dict_mismatch(
+    net: nn.Module, state: Mapping[str, Tensor]
+) -> tuple[list[str], list[str], list[str]]:
+    """How ``state`` differs from ``net``'s own: the keys it lacks, the keys the network
+    lacks, and the shared keys whose shapes differ (in the network's key order)."""
+    own = net.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    return missing, unexpected, wrong

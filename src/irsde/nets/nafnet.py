@@ -21,6 +21,7 @@ from .common import (
     layer_norm_2d,
     match_layout,
     pad_to_multiple,
+    state_dict_mismatch,
     timesteps_for_batch,
 )
 
@@ -215,10 +216,7 @@ def grow_into(net: nn.Module, state: Mapping[str, Tensor]) -> int:
     Returns the number of blocks that start as identities. Raises ``ValueError`` when
     ``state`` has keys or shapes the network lacks, or an extra block is not an identity.
     """
-    own = net.state_dict()
-    unexpected = [k for k in state if k not in own]
-    wrong = [k for k in state if k in own and own[k].shape != state[k].shape]
-    missing = [k for k in own if k not in state]
+    missing, unexpected, wrong = state_dict_mismatch(net, state)
     not_blocks = [k for k in missing if not _BLOCK_KEY.match(k)]
     if unexpected or wrong or not_blocks:
         first = (unexpected or wrong or not_blocks)[0]
@@ -227,6 +225,7 @@ def grow_into(net: nn.Module, state: Mapping[str, Tensor]) -> int:
             f"({len(unexpected)} unexpected, {len(wrong)} mismatched, "
             f"{len(not_blocks)} missing non-block keys; first: {first})"
         )
+    own = net.state_dict()
     new_blocks = {_BLOCK_KEY.match(k).group(0) for k in missing}  # type: ignore[union-attr]
     for prefix in new_blocks:
         if own[prefix + "beta"].any() or own[prefix + "gamma"].any():
