@@ -1,4 +1,4 @@
-"""The mean-reverting SDE of IR-SDE, discretized exactly as the reference implementation.
+"""IR-SDE's mean-reverting process, discretized exactly as the reference implementation.
 
 Forward (degradation) process, pulling a high-quality image ``x0`` towards its
 low-quality counterpart ``mu``::
@@ -6,9 +6,8 @@ low-quality counterpart ``mu``::
     dx = theta_t (mu - x) dt + sigma_t dw,     sigma_t^2 / theta_t = 2 lam^2
 
 Integer timesteps ``t = 1..T`` index arrays of length ``T + 1`` (index 0 is never a
-state). ``t`` is a Python int or a LongTensor of shape ``(B,)`` that broadcasts per
-sample over ``(B, C, H, W)`` tensors. ``mu`` is always an explicit argument: nothing
-here keeps hidden state besides the fixed schedule arrays.
+state). ``mu`` is always an explicit argument: nothing here keeps hidden state besides
+the fixed schedule arrays.
 
 See ``docs/sde.md`` for the formulas and ``docs/few-step-posterior.md`` for the exact
 transitions between non-adjacent timesteps used by few-step samplers.
@@ -17,55 +16,19 @@ transitions between non-adjacent timesteps used by few-step samplers.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Literal
 
 import torch
 from torch import Tensor
 
-Schedule = Literal["cosine", "linear", "constant"]
-Timestep = int | Tensor
+from .base import SDE, Timestep, check_positive, check_T, register_sde
+from .schedules import SCHEDULES, Schedule, lam_from_max_sigma, make_thetas
 
-SCHEDULES: tuple[str, ...] = ("cosine", "linear", "constant")
-
-
-def cosine_thetas(T: int, s: float = 0.008, dtype: torch.dtype = torch.float32) -> Tensor:
-    """Cosine schedule: ``1 - abar`` on a grid of ``T + 3`` points, first and last dropped."""
-    n = T + 2
-    x = torch.linspace(0, n, n + 1, dtype=dtype, device="cpu")
-    abar = torch.cos(((x / n) + s) / (1 + s) * math.pi * 0.5) ** 2
-    abar = abar / abar[0]
-    return 1 - abar[1:-1]
+#: largest stationary noise level accepted, in 8-bit units
+MAX_SIGMA = 1000.0
 
 
-def linear_thetas(T: int, dtype: torch.dtype = torch.float32) -> Tensor:
-    """Linear schedule from ``k * 1e-4`` to ``k * 0.02`` with ``k = 1000 / (T + 1)``."""
-    k = 1000 / (T + 1)
-    return torch.linspace(k * 0.0001, k * 0.02, T + 1, dtype=dtype, device="cpu")
-
-
-def constant_thetas(T: int, dtype: torch.dtype = torch.float32) -> Tensor:
-    """Constant schedule: ``theta_t = 1``."""
-    return torch.ones(T + 1, dtype=dtype, device="cpu")
-
-
-def make_thetas(schedule: str, T: int, dtype: torch.dtype = torch.float32) -> Tensor:
-    """Theta array of length ``T + 1`` for a named schedule."""
-    if schedule == "cosine":
-        return cosine_thetas(T, dtype=dtype)
-    if schedule == "linear":
-        return linear_thetas(T, dtype=dtype)
-    if schedule == "constant":
-        return constant_thetas(T, dtype=dtype)
-    raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
-
-
-def lam_from_max_sigma(max_sigma: float) -> float:
-    """Stationary noise std: ``max_sigma / 255`` for 8-bit units (``>= 1``), else as is."""
-    return max_sigma / 255 if max_sigma >= 1 else float(max_sigma)
-
-
-class IRSDE:
+@register_sde
+class IRSDE(SDE):
     """Discretized mean-reverting SDE with its closed forms and reverse-time steps.
 
     Args:
@@ -76,6 +39,8 @@ class IRSDE:
         dtype: dtype of the schedule arrays (float32 reproduces the reference exactly).
     """
 
+    type = "irsde"
+
     def __init__(
         self,
         max_sigma: float = 10,
@@ -84,11 +49,11 @@ class IRSDE:
         eps: float = 0.005,
         dtype: torch.dtype = torch.float32,
     ) -> None:
-        if int(T) != T or T < 1:
-            raise ValueError(f"T must be a positive integer, got {T!r}")
-        if not max_sigma > 0:
-            raise ValueError(f"max_sigma must be positive, got {max_sigma!r}")
-        if not 0 < eps < 1:
+        T = check_T(T)
+        max_sigma = check_positive("max_sigma", max_sigma, MAX_SIGMA)
+        if schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps < 1:
             raise ValueError(f"eps must lie in (0, 1), got {eps!r}")
         self.max_sigma = float(max_sigma)
         self.T = int(T)
@@ -116,10 +81,6 @@ class IRSDE:
             "eps": self.eps,
         }
 
-    def __repr__(self) -> str:
-        c = self.config()
-        return "IRSDE(" + ", ".join(f"{k}={v!r}" for k, v in c.items()) + ")"
-
     def _array(self, name: str, like: Tensor) -> Tensor:
         """A schedule array on ``like``'s device and floating dtype (cached)."""
         dtype = like.dtype if like.is_floating_point() else self.thetas.dtype
@@ -143,6 +104,15 @@ class IRSDE:
     def _theta_bar(self, t: Timestep, like: Tensor) -> Tensor:
         """Integrated theta ``thetas_cumsum[t] * dt`` (broadcastable)."""
         return self._at("thetas_cumsum", t, like) * self.dt
+
+    # --------------------------------------------------------- forward process
+    def forward_drift(self, x: Tensor, x0: Tensor, mu: Tensor, t: Timestep) -> Tensor:
+        """``theta_t (mu - x)``: mean reversion towards ``mu``."""
+        return self._at("thetas", t, x) * (mu - x)
+
+    def diffusion(self, t: Timestep, like: Tensor | None = None) -> Tensor:
+        """``sigma_t = sqrt(2 lam^2 theta_t)``."""
+        return self._at("sigmas", t, self.sigmas if like is None else like)
 
     # ------------------------------------------------------------ closed forms
     def mu_bar(self, x0: Tensor, mu: Tensor, t: Timestep) -> Tensor:
@@ -279,44 +249,31 @@ class IRSDE:
         """Start of sampling: ``x_T = mu + lam * z``."""
         return mu + self.lam * z
 
-    # ------------------------------------------------------------- sampling grid
-    def timesteps(self, steps: int | None = None, spacing: str = "uniform") -> list[int]:
-        """Descending visited timesteps ``[T, ..., t_N]`` for a sampler with ``steps`` NFE.
+    # ------------------------------------------------------- sampler support
+    def marginal_coefs(self, t: int) -> tuple[float, float]:
+        """``alpha_t = exp(-thetabar_t)`` and ``sigma_t = sigma_bar_t`` as floats."""
+        if t == 0:
+            return 1.0, 0.0
+        return math.exp(-float(self.thetas_cumsum[t]) * self.dt), float(self.sigma_bars[t])
 
-        ``steps=None`` or ``T`` gives every timestep ``T..1``. Fewer steps pick a
-        subsequence that always starts at ``T``: ``"uniform"`` in ``t``,
-        ``"quadratic"`` (denser near ``t = 1``) or ``"sigma"`` (uniform in ``sigma_bar``).
-        """
-        return select_timesteps(self, steps, spacing)
+    def integrated_theta(self, t: int, s: int) -> float:
+        """``sum(thetas[s+1..t]) * dt``; equals ``thetas[t] * dt`` for adjacent steps."""
+        if s == t - 1:
+            return float(self.thetas[t]) * self.dt
+        return float(self.thetas_cumsum[t] - self.thetas_cumsum[s]) * self.dt
 
-
-def select_timesteps(sde: IRSDE, steps: int | None, spacing: str = "uniform") -> list[int]:
-    """See :meth:`IRSDE.timesteps`."""
-    T = sde.T
-    if steps is None or steps == T:
-        return list(range(T, 0, -1))
-    if int(steps) != steps or not 1 <= steps <= T:
-        raise ValueError(f"steps must be an integer in 1..{T} (the model's T), got {steps!r}")
-    steps = int(steps)
-    if spacing == "uniform":
-        grid = torch.linspace(T, 1, steps, dtype=torch.float64)
-    elif spacing == "quadratic":
-        grid = 1 + (T - 1) * torch.linspace(1, 0, steps, dtype=torch.float64) ** 2
-    elif spacing == "sigma":
-        sig = sde.sigma_bars.double()
-        targets = torch.linspace(float(sig[T]), float(sig[1]), steps, dtype=torch.float64)
-        grid = torch.stack([torch.argmin((sig[1:] - v).abs()) + 1 for v in targets]).double()
-    else:
-        raise ValueError(f"unknown spacing {spacing!r}; choose uniform, quadratic or sigma")
-    return _strictly_descending([round(float(v)) for v in grid], T)
-
-
-def _strictly_descending(values: Sequence[int], T: int) -> list[int]:
-    """Make rounded grid points distinct, descending and inside ``1..T``, keeping ``T`` first."""
-    out: list[int] = []
-    n = len(values)
-    for i, v in enumerate(values):
-        lo = n - i  # leave room for the remaining points down to 1
-        hi = T if not out else out[-1] - 1
-        out.append(max(lo, min(hi, v)))
-    return out
+    def reverse_euler_step(
+        self, x: Tensor, mu: Tensor, score: Tensor, t: int, s: int, z: Tensor | None = None
+    ) -> Tensor:
+        """Euler(-Maruyama) from ``t`` to ``s``: the reference step when ``s = t - 1``,
+        else the drift ``theta ((mu - x) - k lam^2 score)`` integrated over ``[s, t]``."""
+        if s == t - 1:  # the reference step, bit for bit
+            if z is not None:
+                return self.reverse_sde_step(x, mu, score, t, z)
+            return self.reverse_ode_step(x, mu, score, t)
+        h = self.integrated_theta(t, s)
+        k = 1.0 if z is None else 2.0
+        x_next = x - h * ((mu - x) - k * self.lam**2 * score)
+        if z is not None:
+            x_next = x_next - self.lam * math.sqrt(2 * h) * z
+        return x_next
