@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .sde import IRSDE
+from .sde import IRSDE, DenoisingSDE
 
 __version__ = "0.1.0"
 
@@ -23,7 +23,7 @@ _LAZY = {
     "samplers": "irsde.samplers",
 }
 
-__all__ = ["IRSDE", "__version__", *_LAZY]
+__all__ = ["DenoisingSDE", "IRSDE", "__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

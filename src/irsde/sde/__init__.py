@@ -17,6 +17,7 @@ from .base import (
     register_sde,
     sde_spec,
 )
+from .denoising import DenoisingSDE
 from .grid import DEFAULT_SPACING, SPACINGS, check_grid, select_timesteps
 from .irsde import IRSDE
 from .schedules import (
@@ -38,6 +39,7 @@ __all__ = [
     "SDE",
     "SDES",
     "SPACINGS",
+    "DenoisingSDE",
     "Schedule",
     "Timestep",
     "build_sde",

@@ -59,7 +59,7 @@ class IRSDE(SDE):
         self.T = int(T)
         self.schedule = schedule
         self.eps = float(eps)
-        self.lam = lam_from_max_sigma(max_sigma)
+        self.lam = self.lam_of(max_sigma)
 
         thetas = make_thetas(schedule, self.T, dtype)
         thetas_cumsum = torch.cumsum(thetas, dim=0) - thetas[0]
@@ -72,6 +72,11 @@ class IRSDE(SDE):
         self._cache: dict[tuple[str, torch.device, torch.dtype], Tensor] = {}
 
     # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def lam_of(max_sigma: float) -> float:
+        """Stationary std from ``max_sigma`` (8-bit units when ``>= 1``)."""
+        return lam_from_max_sigma(max_sigma)
+
     def config(self) -> dict:
         """Settings that rebuild this SDE: ``IRSDE(**sde.config())``."""
         return {
