@@ -26,6 +26,10 @@ _LAZY = {
 __all__ = ["DenoisingSDE", "IRSDE", "__version__", *_LAZY]
 
 
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
