@@ -36,9 +36,10 @@ def test_wheel_and_sdist_contents(tmp_path):
             f"irsde/weights/{task}.safetensors" in weights and f"irsde/weights/{task}.md" in weights
         )
 
-    sdist = tarfile.open(build("build_sdist", tmp_path / "s"))
-    top = sdist.getnames()[0].split("/")[0]
-    members = {n.removeprefix(top + "/") for n in sdist.getnames()}
+    with tarfile.open(build("build_sdist", tmp_path / "s")) as sdist:
+        names = sdist.getnames()
+    top = names[0].split("/")[0]
+    members = {n.removeprefix(top + "/") for n in names}
     for needed in ("LICENSE", "tests/conftest.py", "tests/badinputs.py", "configs/smoke.yml",
                    "docs/sde.md", "Makefile", "src/irsde/py.typed"):  # fmt: skip
         assert needed in members, needed
