@@ -5,6 +5,8 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check
+# the task names, read from the registry (for usage messages)
+TASK_NAMES = $(BIN)/python -c "from irsde.tasks import TASKS; print('|'.join(TASKS))"
 
 .PHONY: demo test lint format install dev bench clean train-embedded
 
@@ -33,7 +35,7 @@ demo: install
 # Retrain one embedded model, e.g.  make train-embedded TASK=denoise
 # (every phase of configs/embedded/phases.yml, then export, quality table and model card)
 train-embedded: dev
-	@test -n "$(TASK)" || (echo "usage: make train-embedded TASK=denoise|sr4|deblur|derain|dehaze|inpaint" && exit 2)
+	@test -n "$(TASK)" || (echo "usage: make train-embedded TASK=$$($(TASK_NAMES))" && exit 2)
 	$(PIP) install -q -e ".[train-data]"
 	test -d datasets/skimage-train || $(BIN)/python scripts/prepare_training_photos.py datasets/skimage-train
 	test -d datasets/more-photos || $(BIN)/python scripts/prepare_training_photos.py --more datasets/more-photos

@@ -19,13 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from irsde.bench import VARIANTS, degrade_case, quantize
+from irsde.apps.bench import degrade_case, quantize
 from irsde.io import list_images, read_image, sample_images_dir, to_uint8
-from irsde.metrics import psnr
+from irsde.metrics import psnr_y
 from irsde.restore import Restorer
+from irsde.tasks import TASKS, get_task
 from irsde.weights import default_model_path
-
-TASKS = ("denoise", "sr4", "deblur", "derain", "dehaze", "inpaint")
 
 
 def measure(task: str, variant: str, amp: str | None, device: str) -> dict:
@@ -38,7 +37,7 @@ def measure(task: str, variant: str, amp: str | None, device: str) -> dict:
         t0 = time.perf_counter()
         ((out, _),) = r.restore_rgb([quantize(case.lq)], [case.mask])
         seconds += time.perf_counter() - t0
-        values.append(psnr(to_uint8(out), to_uint8(gt), 4, True))
+        values.append(psnr_y(to_uint8(out), to_uint8(gt)))
     return {"psnr_y": float(np.mean(values)), "seconds": seconds}
 
 
@@ -57,8 +56,8 @@ def main() -> None:
     print("| task | degradation | fp32 PSNR-Y | bf16 PSNR-Y | fp32 time | bf16 time |")
     print("|---|---|---|---|---|---|")
     for task in args.tasks:
-        variant = args.variant or {"denoise": "sigma25", "deblur": "gaussian2"}.get(task, "")
-        assert variant in VARIANTS[task], f"{task}: unknown variant {variant!r}"
+        variant = args.variant or get_task(task).curve_variant
+        get_task(task).variant_settings(variant)  # a one-line error for an unknown one
         full = measure(task, variant, None, args.device)
         half = measure(task, variant, "bf16", args.device)
         rows.append({"task": task, "variant": variant, "fp32": full, "bf16": half})

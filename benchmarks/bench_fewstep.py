@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from irsde.bench import (
-    CURVE_VARIANT,
+from irsde.apps.bench import (
+    REFERENCE_SAMPLER,
     degrade_case,
     fewest_steps,
     heldout_images,
@@ -30,18 +30,21 @@ from irsde.bench import (
     scores,
 )
 from irsde.models import load_model
-from irsde.samplers import SAMPLERS, sample_ddim, sample_dpm2m
-from irsde.sde import IRSDE, _strictly_descending
-
-RESEARCH_SAMPLERS = {**SAMPLERS, "ddim": sample_ddim, "dpm2m": sample_dpm2m}
+from irsde.samplers import SAMPLERS, SPACINGS
+from irsde.sde import DEFAULT_SPACING, IRSDE
+from irsde.sde.grid import _strictly_descending
+from irsde.tasks import get_task
 
 
 class ResearchSDE(IRSDE):
     """An IRSDE that also knows the ``logsnr`` spacing."""
 
-    def timesteps(self, steps: int | None = None, spacing: str = "uniform") -> list[int]:
-        if spacing != "logsnr" or steps is None or steps >= self.T:
-            return super().timesteps(steps, "uniform" if spacing == "logsnr" else spacing)
+    def timesteps(
+        self, steps: int | None = None, spacing: str = DEFAULT_SPACING, start: int | None = None
+    ) -> list[int]:
+        if spacing != "logsnr" or steps is None or steps >= self.T or start not in (None, self.T):
+            spacing = DEFAULT_SPACING if spacing == "logsnr" else spacing
+            return super().timesteps(steps, spacing, start)
         theta_bar = self.thetas_cumsum.double() * self.dt
         lam = -theta_bar[1:] - torch.log(self.sigma_bars.double()[1:])  # log(alpha / sigma)
         targets = torch.linspace(float(lam[-1]), float(lam[0]), steps, dtype=torch.float64)
@@ -53,8 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, default=Path("runs/embedded-denoise/best.safetensors"))
     p.add_argument("--task", default=None, help="default: the model's task")
-    p.add_argument("--samplers", nargs="+", default=["posterior", "ddim", "dpm2m", "ode", "sde"])
-    p.add_argument("--spacings", nargs="+", default=["uniform", "quadratic", "sigma", "logsnr"])
+    p.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=SAMPLERS)
+    p.add_argument("--spacings", nargs="+", default=[*SPACINGS, "logsnr"])
     p.add_argument("--nfe", nargs="+", type=int, default=[1, 2, 3, 4, 5, 8, 10, 20, 50])
     p.add_argument("--crop", type=int, default=128, help="center crop (0: whole photos)")
     p.add_argument("--seed", type=int, default=0)
@@ -67,14 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    for name, fn in RESEARCH_SAMPLERS.items():
-        SAMPLERS.setdefault(name, fn)  # let the Restorer run the research samplers
     net = load_model(args.model)
     task = args.task or net.irsde_config["task"]
     sde = ResearchSDE(**net.irsde_config["sde"])
     imgs = heldout_images(None, args.crop)
     cases = [
-        degrade_case(n, g, task, args.seed, CURVE_VARIANT.get(task, "")) for n, g in imgs.items()
+        degrade_case(n, g, task, args.seed, get_task(task).curve_variant) for n, g in imgs.items()
     ]
     for c in cases:
         c.lq = quantize(c.lq)
@@ -84,16 +85,16 @@ def main(argv: list[str] | None = None) -> int:
     def run(sampler: str, spacing: str, nfe: int) -> dict:
         from irsde.restore import Restorer
 
-        r = Restorer(net, sampler=sampler, steps=nfe, spacing="uniform", tile=None, device=dev,
+        r = Restorer(net, sampler=sampler, steps=nfe, spacing=DEFAULT_SPACING, tile=None, device=dev,
                      seed=args.seed, task=task, sde=sde)  # fmt: skip
         r.spacing = spacing  # the Restorer validates spacings through the base class
         outs = [o for o, _ in r.restore_rgb([c.lq for c in cases], [c.mask for c in cases])]
         return mean_scores(scores(o, c.gt) for o, c in zip(outs, cases, strict=True))
 
     t0 = time.perf_counter()
-    ref = run("posterior", "uniform", sde.T)
-    rows.append({"sampler": "posterior", "spacing": "uniform", "nfe": sde.T, **ref})
-    print(f"reference posterior {sde.T} NFE: PSNR-Y {ref['psnr_y']:.2f}", file=sys.stderr)
+    ref = run(REFERENCE_SAMPLER, DEFAULT_SPACING, sde.T)
+    rows.append({"sampler": REFERENCE_SAMPLER, "spacing": DEFAULT_SPACING, "nfe": sde.T, **ref})
+    print(f"reference {REFERENCE_SAMPLER} {sde.T} NFE: PSNR-Y {ref['psnr_y']:.2f}", file=sys.stderr)
     for sampler in args.samplers:
         for spacing in args.spacings:
             for nfe in args.nfe:

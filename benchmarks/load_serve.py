@@ -253,7 +253,9 @@ class Client:
         img, w, h, name = random_image(self.rng)
         fields = {"model": "tiny", "steps": str(self.rng.randint(1, 3)), "seed": "7"}
         fields["samples"] = "2" if self.rng.random() < 0.2 else "1"
-        fields["sampler"] = self.rng.choice(["posterior", "posterior", "sde", "ode"])
+        from irsde.samplers import DEFAULT_SAMPLER, SAMPLERS
+
+        fields["sampler"] = self.rng.choice([DEFAULT_SAMPLER, *SAMPLERS])
         body, ctype = encode_multipart(fields, (name, img))
         status, _, data = self.post(body, ctype)
         if status != 202:

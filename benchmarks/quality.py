@@ -21,26 +21,26 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from irsde import cli
-from irsde.bench import VARIANTS, degrade_case, find_models
+from irsde.apps.bench import degrade_case, find_models
 from irsde.classical import (
     BASELINE_NOTE,
-    BASELINES,
     PARAM_GRIDS,
     MissingDependencyError,
     baseline_label,
     run_baseline,
 )
-from irsde.cli import eval as cli_eval
+from irsde.evaluation import evaluate_folders, summary
 from irsde.io import list_images, read_image, sample_images_dir, write_image
+from irsde.metrics import PAPER_CROP_BORDER
 from irsde.models import load_model
-
-TASK_ORDER = ("denoise", "sr4", "deblur", "derain", "dehaze", "inpaint")
+from irsde.samplers import DEFAULT_SAMPLER
+from irsde.sde import DEFAULT_SPACING
+from irsde.tasks import TASKS, get_task
 
 
 def _rel(path: Path) -> Path:
@@ -53,12 +53,12 @@ def _rel(path: Path) -> Path:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--tasks", nargs="+", default=list(TASK_ORDER), choices=TASK_ORDER)
+    p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     p.add_argument("--model", type=Path, help="one model file (with a single --tasks)")
     p.add_argument("--model-dir", type=Path, help="e.g. runs (embedded-<task>/ folders)")
     p.add_argument("--sampler", default=None, help="default: the model's recommendation")
     p.add_argument("--steps", nargs="*", type=int, default=[], help="one row per value")
-    p.add_argument("--spacing", default="uniform")
+    p.add_argument("--spacing", default=DEFAULT_SPACING)
     p.add_argument(
         "--seeds",
         type=int,
@@ -145,13 +145,8 @@ def run_classical(task: str, method: str, lq: Path, pred: Path, side: dict, gt: 
 def score(pred: Path, gt: Path) -> dict[str, float]:
     """Mean PSNR/SSIM through ``irsde eval``'s code: Y crop 4 and RGB crop 0."""
     out = {}
-    for suffix, crop, y in (("y", 4, True), ("rgb", 0, False)):
-        ns = SimpleNamespace(
-            pred=pred, gt=gt, crop_border=crop, y_channel=y, lpips_weights=None,
-            lpips_backbone=None, grid=None,
-        )  # fmt: skip
-        report, _ = cli_eval.evaluate(ns)
-        s = cli_eval.summary(report)
+    for suffix, crop, y in (("y", PAPER_CROP_BORDER, True), ("rgb", 0, False)):
+        s = summary(evaluate_folders(pred, gt, crop_border=crop, y_channel=y))
         out[f"psnr_{suffix}"], out[f"ssim_{suffix}"] = s["psnr"], s["ssim"]
     return out
 
@@ -172,7 +167,7 @@ def evaluate_task(task: str, args: argparse.Namespace) -> tuple[list[dict], list
     commands of the first seed."""
     rows, commands = [], []
     model = model_for(task, args)
-    for variant in VARIANTS[task]:
+    for variant in get_task(task).variants:
         per_seed = []
         for k, seed in enumerate(args.seeds):
             one = argparse.Namespace(**{**vars(args), "seed": seed})
@@ -224,8 +219,10 @@ def evaluate_variant(
         rows.append({"method": describe_model(model, steps, args), "seconds": time.perf_counter() - t0,
                      **score(pred, gt)})  # fmt: skip
         commands.append("irsde " + shlex.join(argv))
-        commands.append(f"irsde eval --pred {pred} --gt {gt} --crop-border 4 --y-channel")
-    for method in [] if args.no_classical else BASELINES[task]:
+        commands.append(
+            f"irsde eval --pred {pred} --gt {gt} --crop-border {PAPER_CROP_BORDER} --y-channel"
+        )
+    for method in [] if args.no_classical else get_task(task).baselines:
         if method == "input":
             continue
         pred = base / method
@@ -247,9 +244,9 @@ def evaluate_variant(
 def describe_model(model: Path, steps: int | None, args: argparse.Namespace) -> str:
     cfg = load_model(model).irsde_config
     rec = cfg.get("sampler") or {}
-    sampler = args.sampler or rec.get("name") or "posterior"
+    sampler = args.sampler or rec.get("name") or DEFAULT_SAMPLER
     n = steps or (rec.get("steps") if sampler == rec.get("name") else None) or cfg["sde"]["T"]
-    spacing = args.spacing if steps else rec.get("spacing") or "uniform"
+    spacing = args.spacing if steps else rec.get("spacing") or DEFAULT_SPACING
     views = int(rec.get("ensemble") or 1)
     return f"IR-SDE {sampler} {n} NFE ({spacing})" + (f" x{views} views" if views > 1 else "")
 

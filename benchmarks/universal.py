@@ -23,13 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality
 
 from irsde.models import load_model
+from irsde.samplers import DEFAULT_SAMPLER
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("universal", type=Path, help="the universal model file")
     p.add_argument("--specific", nargs="+", required=True, metavar="TASK=FILE")
-    p.add_argument("--sampler", default="posterior")
+    p.add_argument("--sampler", default=DEFAULT_SAMPLER)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     p.add_argument("--images", type=Path, help="held-out photos (default: the bundled samples)")

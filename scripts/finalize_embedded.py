@@ -29,14 +29,14 @@ from pathlib import Path
 import numpy as np
 from train_embedded import load_phases  # scripts/: the one reader of phases.yml
 
-from irsde import IRSDE
 from irsde.classical import BASELINE_NOTE, NON_BLIND, baseline_label, run_baseline
 from irsde.degrade import synthesize
 from irsde.errors import IrsdeError
 from irsde.io import read_image, to_uint8
-from irsde.metrics import psnr
+from irsde.metrics import psnr_y
 from irsde.models import load_model, save_model
 from irsde.restore import Restorer
+from irsde.sde import SDE, build_sde
 
 REPO = Path(__file__).resolve().parents[1]
 CANDIDATES = [("posterior", n) for n in (1, 2, 3, 5, 10, 20)] + [("ode", n) for n in (5, 10)]
@@ -100,7 +100,7 @@ def baseline_score(task: str, method: str, pairs) -> float:
     for gt, deg in pairs:
         sigma = deg.params.get("sigma")
         out = run_baseline(task, method, deg.restore_input, sigma=sigma, mask=deg.mask)
-        values.append(psnr(to_uint8(out), to_uint8(gt), crop_border=4, y_channel=True))
+        values.append(psnr_y(to_uint8(out), to_uint8(gt)))
     return float(np.mean(values))
 
 
@@ -141,7 +141,7 @@ def score(net, task: str, sampler: str, steps: int, pairs, ensemble: int = 1) ->
     values = []
     for gt, deg in pairs:
         ((out, _),) = restorer.restore_rgb([deg.restore_input], [deg.mask])
-        values.append(psnr(to_uint8(out), to_uint8(gt), crop_border=4, y_channel=True))
+        values.append(psnr_y(to_uint8(out), to_uint8(gt)))
     return float(np.mean(values))
 
 
@@ -158,7 +158,7 @@ def seconds_per_nfe_512(net, task: str) -> float:
     return min(times[1:])
 
 
-def choose_sampler(net, task: str, sde: IRSDE) -> tuple[dict, list[dict]]:
+def choose_sampler(net, task: str, sde: SDE) -> tuple[dict, list[dict]]:
     pairs = validation_pairs(task)
     per_nfe = seconds_per_nfe_512(net, task)
     max_nfe = max(1, min(MAX_NFE, int(MAX_SECONDS_512 / per_nfe)))
@@ -268,7 +268,7 @@ def export(task: str, run: Path, sampler_arg: str | None) -> None:
         sampler, table = sampler | {"ensemble": int(ens[0]) if ens else 1}, []
     else:
         print(f"{task}: choosing the default sampler on validation crops of training photos")
-        sampler, table = choose_sampler(net, task, IRSDE(**cfg["sde"]))
+        sampler, table = choose_sampler(net, task, build_sde(cfg["sde"]))
     print(f"{task}: default sampler {sampler}")
     provenance = dict(cfg.get("provenance") or {})
     phases = [training_summary(r) | {"run": r.name} for r in run_chain(run)]
@@ -405,7 +405,7 @@ NOTES = {
         "little (+1.2 dB over the input, where the blind classical methods gain nothing); "
         "Richardson-Lucy given the true kernel stays 3.4 dB ahead. A phase 3 with two "
         "thirds of the samples motion-blurred and 160px crops "
-        "(`configs/embedded/w32-motion/deblur.yml`, a 4-hour budget) was stopped at step "
+        "(`e7be505:configs/embedded/w32-motion/deblur.yml`, a 4-hour budget) was stopped at step "
         "2750 (48 minutes): on the unseen photos (`compare deblur --ensemble 1`, its "
         "checkpoint's EMA weights) it scored 23.46 dB on motion blur against the shipped "
         "model's 23.47, and 27.55 against 27.71 on Gaussian blur."
@@ -430,7 +430,7 @@ NOTES = {
         "--runs ... --baselines bm3d bm3d-blind`, 256px crops, 2 noise draws, 1 NFE x8): "
         "PSNR-Y at sigma 15 / 25 / 50 was 34.55 / 31.77 / 28.36 dB after phase 4, 34.68 / "
         "31.85 / 28.27 after phase 5, 34.68 / 31.87 / 28.40 after phase 6 (a log-uniform "
-        "phase started from phase 4 instead, `configs/embedded/logsigma/denoise.yml`: "
+        "phase started from phase 4 instead, `e7be505:configs/embedded/logsigma/denoise.yml`: "
         "34.62 / 31.81 / 28.35, not shipped), and BM3D given the true sigma 35.00 / 32.08 "
         "/ 27.81 (estimating it: 34.99 / 32.07 / 27.95). On these photos the model trails "
         "BM3D at sigma 15 and 25 by 0.3 and 0.2 dB: more than on the three test photos, "
@@ -443,9 +443,9 @@ NOTES = {
         "the phase-6 network grown to two NAF blocks per stage and four in the middle (the "
         "added blocks starting as identities, `network.init_grow`) and fine-tuned for 82 "
         "minutes on one CPU thread reached 34.71 / 31.90 / 28.41 dB on the unseen photos "
-        "and 35.52 / 32.96 / 29.66 held out (`configs/embedded/deeper/denoise.yml`, sigma "
+        "and 35.52 / 32.96 / 29.66 held out (`e7be505:configs/embedded/deeper/denoise.yml`, sigma "
         "5-50), or 34.73 / 31.89 / 28.29 and 35.59 / 32.98 / 29.62 "
-        "(`configs/embedded/deeper-low/denoise.yml`, sigma 5-35, 94 minutes), at about 1.8 "
+        "(`e7be505:configs/embedded/deeper-low/denoise.yml`, sigma 5-35, 94 minutes), at about 1.8 "
         "times the time per image (an ad-hoc 1-thread check, 512x512, x8): not shipped. Phases 4-6 report validation "
         "PSNR on four crops of gray training photos (not comparable with phase 3's 32.4 dB: "
         "gray photos now get gray noise)."
@@ -453,8 +453,8 @@ NOTES = {
     "sr4": (
         "The denoiser's network (width 32, 1.9 M parameters), started from its phase-4 "
         "weights and trained for x4 super-resolution for 35 minutes on one CPU thread "
-        "(`configs/embedded/w32/sr4.yml`). It replaced a width-16 model (0.48 M, "
-        "`configs/embedded/sr4.yml`, 3000 steps, about 10 minutes): on five photos no model "
+        "(`configs/embedded/sr4/phase5.yml`). It replaced a width-16 model (0.48 M, "
+        "`e7be505:configs/embedded/sr4.yml`, 3000 steps, about 10 minutes): on five photos no model "
         "trains on (`python scripts/finalize_embedded.py compare sr4 --ensemble 4 --runs "
         "runs/embedded-sr4-w32 --baselines bicubic`, 256px crops) 26.89 -> 27.06 dB "
         "(bicubic 25.88); held out 27.62 -> 28.00 dB."

@@ -66,7 +66,7 @@ def test_bench_without_models_is_a_usage_error(tmp_path):
 def test_bench_curves_deterministic(tiny_model):
     import torch
 
-    from irsde.bench import degrade_case, heldout_images, nfe_curve
+    from irsde.apps.bench import degrade_case, heldout_images, nfe_curve
     from irsde.models import load_model
 
     net = load_model(tiny_model)
@@ -179,7 +179,7 @@ def test_universal_script_compares_one_model_with_each_task_model(tmp_path):
 
 
 def test_bench_and_save_refuse_what_a_universal_model_cannot_do(tmp_path):
-    from irsde.bench import find_models
+    from irsde.apps.bench import find_models
     from irsde.errors import ConfigError, UsageError
 
     net = build_network(

@@ -329,3 +329,71 @@ def test_task_params_round_trip_and_are_checked(tmp_path):
         net, tmp_path / "m.safetensors", task="inpaint", task_params={"fill": "smooth"}
     )
     assert load_model(path).irsde_config["task_params"] == {"fill": "smooth"}
+
+
+# ------------------------------------------------------------- detection and config
+def test_a_plain_nafnet_is_not_taken_for_the_conditional_one(tmp_path):
+    state = {
+        k: v
+        for k, v in net_of("ConditionalNAFNet").state_dict().items()
+        if not k.startswith("time_mlp.") and ".mlp." not in k
+    }  # intro, ending, encoders, ... as megvii's NAFNet has, no time embedding
+    path = tmp_path / "nafnet.pth"
+    torch.save(state, path)
+    with pytest.raises(ModelLoadError, match=r"nafnet\.pth: unrecognised network") as err:
+        load_model(path)
+    msg = str(err.value)
+    assert "\n" not in msg and "intro.weight" in msg and "time_mlp.1.weight" in msg
+
+
+def _metadata(path: Path) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads(f.metadata()["irsde"])
+
+
+def test_files_record_the_sde_type_and_old_files_read_as_irsde(tmp_path):
+    net = net_of("ConditionalNAFNet")
+    sde = {"max_sigma": 30, "T": 50, "schedule": "cosine", "eps": 0.005}
+    path = save_model(net, tmp_path / "m.safetensors", sde=sde)
+    meta = _metadata(path)
+    assert meta["sde"] == {"type": "irsde", **sde}
+    old = {**meta, "sde": sde}  # written before SDEs had types
+    cfg = load_model(_with_metadata(tmp_path, net, json.dumps(old))).irsde_config
+    assert cfg["sde"] == sde and cfg.build_sde().config() == sde
+    unknown = {**meta, "sde": {"type": "nope", **sde}}
+    with pytest.raises(ModelLoadError, match=r"lie\.safetensors: .*sde: unknown SDE type 'nope'"):
+        load_model(_with_metadata(tmp_path, net, json.dumps(unknown)))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("task", 7),
+        ("task", "paint"),
+        ("sampler", {"name": "posterior", "steps": "ten"}),
+        ("sampler", {"name": "nope"}),
+        ("task_params", [1]),
+        ("provenance", "x"),
+        ("dtype", 16),
+    ],
+)
+def test_metadata_of_the_wrong_type_is_refused_in_one_line(tmp_path, field, value):
+    net = net_of("ConditionalUNet")
+    meta = _metadata(save_model(net, tmp_path / "m.safetensors"))
+    with pytest.raises(ModelLoadError, match=rf"lie\.safetensors: invalid irsde metadata: {field}"):
+        load_model(_with_metadata(tmp_path, net, json.dumps({**meta, field: value})))
+
+
+def test_the_config_on_the_module_is_typed_and_checked(tmp_path):
+    net = net_of("ConditionalNAFNet")
+    cfg = load_model(save_model(net, tmp_path / "m.safetensors", task="inpaint")).irsde_config
+    assert isinstance(cfg, dict) and cfg.arch == "ConditionalNAFNet" == cfg["arch"]
+    assert cfg.parametrization == "noise" and cfg.task == "inpaint"
+    cfg["task_params"] = {"fill": "smooth"}
+    assert cfg.task_params == {"fill": "smooth"}
+    with pytest.raises(ValueError, match="task_params"):
+        cfg["task_params"] = "smooth"
+    with pytest.raises(KeyError, match="not a model config field"):
+        cfg["colour"] = "red"

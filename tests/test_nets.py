@@ -16,6 +16,7 @@ from irsde.nets.common import count_parameters, sinusoidal_embedding
 KEYS_JSON = Path(__file__).resolve().parents[2] / "shared" / "specs" / "official-unet-keys.json"
 REFERENCE_PARAMS = 137_147_523
 
+#: the two networks tested here in detail (every registered one: test_contract_networks)
 TINY = {
     "ConditionalUNet": {"nf": 8, "depth": 3},
     "ConditionalNAFNet": {
@@ -64,7 +65,8 @@ def test_unet_has_the_reference_keys_shapes_and_size():
 
 
 def test_arch_params_rebuild_the_same_network():
-    for arch in NETWORKS:
+    assert set(TINY) <= set(NETWORKS)
+    for arch in TINY:
         net = tiny(arch)
         again = build_network(arch, **net.arch_params)
         assert type(again) is type(net)
@@ -180,7 +182,7 @@ def test_unet_matches_the_functional_reference(channels_last):
 
 
 # ------------------------------------------------------------------ both networks
-@pytest.mark.parametrize("arch", list(NETWORKS))
+@pytest.mark.parametrize("arch", list(TINY))
 def test_odd_sizes_are_padded_and_cropped_back(arch):
     net = tiny(arch)
     x_t, mu = images(1, 37, 53)
@@ -198,7 +200,7 @@ def test_odd_sizes_are_padded_and_cropped_back(arch):
     torch.testing.assert_close(out, padded[..., :37, :53], atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("arch", list(NETWORKS))
+@pytest.mark.parametrize("arch", list(TINY))
 def test_tiny_images_work(arch):
     net = tiny(arch)
     x_t, mu = images(1, 3, 5)
@@ -207,7 +209,7 @@ def test_tiny_images_work(arch):
     assert out.shape == (1, 3, 3, 5) and torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("arch", list(NETWORKS))
+@pytest.mark.parametrize("arch", list(TINY))
 def test_timestep_forms_agree_and_condition_the_output(arch):
     net = tiny(arch)
     x_t, mu = images(2, 16, 16)
@@ -223,7 +225,7 @@ def test_timestep_forms_agree_and_condition_the_output(arch):
         net(x_t, mu, torch.tensor([1, 2, 3]))
 
 
-@pytest.mark.parametrize("arch", list(NETWORKS))
+@pytest.mark.parametrize("arch", list(TINY))
 def test_channels_last_gives_the_same_result(arch):
     net = tiny(arch)
     x_t, mu = images(2, 24, 20)
@@ -234,7 +236,7 @@ def test_channels_last_gives_the_same_result(arch):
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("arch", list(NETWORKS))
+@pytest.mark.parametrize("arch", list(TINY))
 def test_networks_train(arch):
     net = tiny(arch).train()
     x_t, mu = images(2, 16, 16)

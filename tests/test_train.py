@@ -397,6 +397,30 @@ def test_run_outputs_and_exported_model(tmp_path):
     assert summary["device"].startswith("CPU, ")  # where the steps were taken, for model cards
 
 
+def test_best_checkpoint_follows_psnr_y_not_rgb_psnr(tmp_path, monkeypatch):
+    # validations at steps 3 and 6 (one image each): RGB PSNR prefers step 3, PSNR-Y
+    # (4-pixel border, the metric of every report) step 6; best.safetensors is step 6's
+    import irsde.train.trainer as trainer_module
+    from irsde.metrics import PAPER_CROP_BORDER, psnr, psnr_y
+    from irsde.models import load_model
+
+    rgb, luma = iter([20.0, 15.0]), iter([10.0, 12.0])
+    monkeypatch.setattr(trainer_module, "psnr", lambda a, b: next(rgb))
+    monkeypatch.setattr(trainer_module, "psnr_y", lambda a, b: next(luma))
+    summary = train(parse_config(tiny_config()), tmp_path / "run")
+    best = load_model(tmp_path / "run" / "best.safetensors").irsde_config["provenance"]
+    assert best["trained_steps"] == 6
+    assert best["validation"]["val_psnr_y"] == 12.0 and best["validation"]["val_psnr"] == 15.0
+    assert summary["best_val_psnr_y"] == 12.0 and summary["best_val_psnr"] == 15.0
+    rows = [r for r in csv_rows(tmp_path / "run" / "metrics.csv") if r["val_psnr_y"]]
+    assert [(r["val_psnr"], r["val_psnr_y"]) for r in rows] == [("20.0", "10.0"), ("15.0", "12.0")]
+    # the metric is the paper convention: Y channel, 4-pixel border
+    a = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    b = np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    assert psnr_y(a, b) == psnr(a, b, crop_border=PAPER_CROP_BORDER, y_channel=True)
+    assert PAPER_CROP_BORDER == 4
+
+
 def test_resume_equals_straight_run_bitwise(tmp_path):
     cfg = parse_config(tiny_config())
     train(cfg, tmp_path / "straight")

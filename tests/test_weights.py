@@ -36,6 +36,19 @@ def test_embedded_model_restores_a_small_image(task):
     assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
 
 
+def test_embedded_models_predict_x0_through_the_parametrization_wrapper():
+    from irsde.models import load_model
+    from irsde.nets import X0Parametrization
+
+    for e in available_models():
+        net = load_model(e.path)
+        cfg = net.irsde_config
+        assert isinstance(net, X0Parametrization) and cfg.parametrization == "x0"
+        assert cfg["arch_params"]["prediction"] == "x0" and cfg.arch == e.arch
+        assert net.sde.config() == cfg.build_sde().config()
+        assert not any(k.startswith("net.") for k in net.state_dict())
+
+
 def test_models_command_lists_every_task(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
@@ -62,7 +75,7 @@ def test_every_task_is_checked_on_a_held_out_photo():
 
 @pytest.mark.parametrize(("task", "variant", "gain"), MUST_GAIN)
 def test_embedded_model_really_restores_a_held_out_photo(task, variant, gain):
-    from irsde.bench import degrade_case, quantize
+    from irsde.apps.bench import degrade_case, quantize
     from irsde.degrade import bicubic_resize
     from irsde.io import read_image, sample_images_dir, to_uint8
     from irsde.metrics import psnr

@@ -34,18 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from .degrade import is_gray, smooth_fill
+from .degrade import bicubic_resize, gaussian_blur, gaussian_kernel, is_gray, smooth_fill
 from .errors import UsageError
+from .tasks import TASKS, get_task
 
-#: methods per task, the first being the one reported by default
-BASELINES: dict[str, tuple[str, ...]] = {
-    "denoise": ("nlm", "bm3d", "bm3d-blind"),
-    "sr4": ("bicubic",),
-    "deblur": ("wiener", "richardson-lucy", "wiener-gaussian", "unsharp-mask"),
-    "inpaint": ("biharmonic", "membrane"),
-    "dehaze": ("dark-channel",),
-    "derain": ("input", "median"),
-}
+#: methods per task, the first being the one reported by default (each task's ``baselines``)
+BASELINES: dict[str, tuple[str, ...]] = {n: t.baselines for n, t in TASKS.items() if t.baselines}
 
 #: methods told the true degradation (noise sigma, blur kernel), which the blind models
 #: are not: an upper bound on what a user who does not know it gets from them
@@ -158,8 +152,6 @@ def denoise_bm3d(img: np.ndarray, sigma: float | None = None) -> np.ndarray:
 # --------------------------------------------------------------------------- sr4
 def upsample_bicubic(lr: np.ndarray, scale: int = 4) -> np.ndarray:
     """Bicubic x``scale`` upsampling of the low-resolution image (the toolkit's resize)."""
-    from .degrade import bicubic_resize
-
     h, w = lr.shape[:2]
     return _f32(bicubic_resize(_f32(lr), (h * scale, w * scale)))
 
@@ -204,15 +196,11 @@ def deblur_gaussian_guess(
     img: np.ndarray, psf_sigma: float = 1.5, balance: float = 0.001
 ) -> np.ndarray:
     """Wiener deconvolution with a guessed Gaussian PSF of ``psf_sigma`` pixels (blind)."""
-    from .degrade import gaussian_kernel
-
     return deblur_wiener(img, gaussian_kernel(psf_sigma), balance)
 
 
 def sharpen_unsharp_mask(img: np.ndarray, radius: float = 1.0, amount: float = 1.0) -> np.ndarray:
     """Unsharp masking: ``img + amount * (img - gaussian_blur(img, radius))``."""
-    from .degrade import gaussian_blur
-
     img = _f32(img)
     return _f32(img + amount * (img - gaussian_blur(img, radius)))
 
@@ -297,7 +285,7 @@ def run_baseline(
     sigma: float | None = None,
     kernel: np.ndarray | None = None,
     mask: np.ndarray | None = None,
-    scale: int = 4,
+    scale: int | None = None,
     reference: np.ndarray | None = None,
     **params: Any,
 ) -> np.ndarray:
@@ -305,9 +293,10 @@ def run_baseline(
 
     ``sigma`` (8-bit units) is used by the non-blind denoisers, ``kernel`` by the
     non-blind deconvolutions (required), ``mask`` (True = hole; default: pure-white
-    pixels) by inpainting. ``params`` go to the method's function (e.g. ``h``,
-    ``balance``, ``iterations``, ``size``). With a ``reference`` (the ground truth), the
-    free parameters of a :data:`PARAM_GRIDS` method are picked per image by PSNR-Y.
+    pixels) by inpainting, ``scale`` (default: the task's) by upsampling. ``params`` go
+    to the method's function (e.g. ``h``, ``balance``, ``iterations``, ``size``). With a
+    ``reference`` (the ground truth), the free parameters of a :data:`PARAM_GRIDS`
+    method are picked per image by PSNR-Y.
     """
     methods = BASELINES.get(task)
     if methods is None:
@@ -316,13 +305,31 @@ def run_baseline(
         raise UsageError(
             f"unknown method {method!r} for {task}; choose one of {', '.join(methods)}"
         )
+    spec = get_task(task)
+    scale = spec.scale if scale is None else scale
     if method == "input":
-        return upsample_bicubic(img, scale) if task == "sr4" else _f32(img)
+        return upsample_bicubic(img, scale) if spec.scale > 1 else _f32(img)
     if NON_BLIND.get(method) == "kernel" and kernel is None:
         raise UsageError(f"{method} needs the blur kernel")
-    if task == "inpaint" and mask is None:
-        mask = (np.asarray(img) >= 1.0).all(axis=2)
-    calls: dict[str, Callable[[], np.ndarray]] = {
+    if mask is None:
+        mask = spec.holes(np.asarray(img))
+    if method in PARAM_GRIDS and reference is not None:
+        grid = {k: v for k, v in PARAM_GRIDS[method].items() if k not in params}
+        run = lambda **p: run_baseline(task, method, img, **params, **p)  # noqa: E731
+        return best_on_grid(run, grid, reference)
+    return _calls(img, sigma, kernel, mask, scale, params)[method]()
+
+
+def _calls(
+    img: np.ndarray,
+    sigma: float | None,
+    kernel: np.ndarray | None,
+    mask: np.ndarray | None,
+    scale: int,
+    params: dict[str, Any],
+) -> dict[str, Callable[[], np.ndarray]]:
+    """Each method as a call on ``img`` with the side information it may use."""
+    return {
         "nlm": lambda: denoise_nlm(img, sigma, **params),
         "bm3d": lambda: denoise_bm3d(img, sigma, **params),
         "bm3d-blind": lambda: denoise_bm3d(img, None, **params),
@@ -336,11 +343,6 @@ def run_baseline(
         "dark-channel": lambda: dehaze_dark_channel(img, **params),
         "median": lambda: derain_median(img, **params),
     }
-    if method in PARAM_GRIDS and reference is not None:
-        grid = {k: v for k, v in PARAM_GRIDS[method].items() if k not in params}
-        run = lambda **p: run_baseline(task, method, img, **params, **p)  # noqa: E731
-        return best_on_grid(run, grid, reference)
-    return calls[method]()
 
 
 def best_on_grid(
@@ -348,13 +350,13 @@ def best_on_grid(
 ) -> np.ndarray:
     """The output of ``run(**params)`` for the ``grid`` parameters that score best
     against ``reference`` (PSNR-Y, 4-pixel crop)."""
-    from .metrics import psnr
+    from .metrics import psnr_y
 
     ref = np.asarray(reference, dtype=np.float64) * 255.0
     best, best_score = None, -np.inf
     for values in itertools.product(*grid.values()):
         out = run(**dict(zip(grid, values, strict=True)))
-        score = psnr(out * 255.0, ref, crop_border=4, y_channel=True)
+        score = psnr_y(out * 255.0, ref)
         if best is None or score > best_score:
             best, best_score = out, score
     return best

@@ -1,4 +1,8 @@
-"""Synthetic degradations of clean images, and the network input ``mu`` for each task.
+"""Synthetic degradations of clean images: the operators the tasks are built from.
+
+Each task of :mod:`irsde.tasks` composes these operators into its synthesis; the
+task-keyed functions at the end (:func:`synthesize`, :func:`degrade_for_task`, ...)
+look the task up and delegate to it.
 
 All functions take and return ``H x W x C`` float32 arrays in ``[0, 1]`` and are
 deterministic given a :class:`numpy.random.Generator` (same seed, same output). Only
@@ -13,9 +17,10 @@ Conventions:
   ``irsde degrade`` and the restore path): Pillow's BICUBIC filter (Keys cubic,
   ``a = -0.5``, the MATLAB ``imresize`` kernel), applied per channel in 32-bit float
   mode, antialiased when shrinking (the kernel is stretched by the scale factor).
-- Randomised parameters of :func:`degrade_for_task` are given as a fixed value or a
-  ``(low, high)`` range drawn uniformly per image (or ``{"log_uniform": (low, high)}``);
-  :data:`TASK_DEFAULTS` lists them.
+- Randomised parameters of :func:`degrade_for_task` are given as a fixed value, a
+  ``(low, high)`` range drawn uniformly per image (:func:`draw_param`), ``{"log_uniform":
+  (low, high)}`` with a uniform logarithm (as many draws in 5-15 as in 15-45), or a tuple
+  of names (a random choice); :data:`TASK_DEFAULTS` lists each task's defaults.
 """
 
 from __future__ import annotations
@@ -32,10 +37,8 @@ from PIL import Image
 
 from .errors import ConfigError
 from .io import LUMA
-from .tasks import get_task
 
 __all__ = [
-    "TASK_DEFAULTS",
     "Degraded",
     "add_gaussian_noise",
     "add_haze",
@@ -45,27 +48,34 @@ __all__ = [
     "bicubic_down_up",
     "bicubic_downsample",
     "bicubic_resize",
+    "check_image",
     "check_params",
     "degrade_for_task",
     "depth_map",
+    "draw_param",
     "fill_holes",
+    "fill_holes_as",
     "gaussian_blur",
     "gaussian_kernel",
+    "grayscale",
     "haze_transmission",
     "inpaint_holes",
     "inpaint_mask",
+    "is_gray",
     "jpeg_compress",
     "motion_kernel",
     "rain_streaks",
     "restore_input_for_task",
     "smooth_field",
+    "smooth_fill",
     "synthesize",
 ]
 
 Size = tuple[int, int]
 
 
-def _check(img: np.ndarray) -> np.ndarray:
+def check_image(img: np.ndarray) -> np.ndarray:
+    """``img`` as a float32 ``H x W (x C)`` array (a ValueError for other shapes)."""
     img = np.asarray(img)
     if img.ndim not in (2, 3):
         raise ValueError(f"expected an H x W (x C) image, got shape {img.shape}")
@@ -85,7 +95,7 @@ def bicubic_resize(img: np.ndarray, size: Size, *, clip: bool = True) -> np.ndar
     Antialiased when shrinking; the resize of a constant image is that constant.
     The result is clipped to ``[0, 1]`` unless ``clip=False``.
     """
-    img = _check(img)
+    img = check_image(img)
     h, w = int(size[0]), int(size[1])
     if h < 1 or w < 1:
         raise ValueError(f"resize target must be at least 1x1, got {size}")
@@ -136,7 +146,7 @@ def add_gaussian_noise(
 ) -> np.ndarray:
     """Additive white Gaussian noise of standard deviation ``sigma / 255``; ``shared``:
     one noise field for all channels (the noise of a gray image, which stays gray)."""
-    img = _check(img)
+    img = check_image(img)
     shape = (*img.shape[:2], 1) if shared and img.ndim == 3 else img.shape
     out = img + rng.standard_normal(shape, dtype=np.float32) * np.float32(sigma / 255.0)
     return np.clip(out, 0.0, 1.0) if clip else out
@@ -154,7 +164,7 @@ def add_poisson_gaussian_noise(
 
     ``peak`` is the photon count of a white pixel (lower is noisier).
     """
-    img = _check(img)
+    img = check_image(img)
     shot = rng.poisson(np.clip(img, 0.0, None) * peak).astype(np.float32) / np.float32(peak)
     return add_gaussian_noise(shot, sigma, rng, clip=clip)
 
@@ -163,7 +173,7 @@ def jpeg_compress(img: np.ndarray, quality: int) -> np.ndarray:
     """Encode to JPEG at ``quality`` (1..95, Pillow's scale) and decode again."""
     from .io import to_uint8
 
-    img = _check(img)
+    img = check_image(img)
     buf = io.BytesIO()
     Image.fromarray(to_uint8(img).squeeze()).save(buf, format="JPEG", quality=int(quality))
     buf.seek(0)
@@ -177,7 +187,7 @@ def jpeg_compress(img: np.ndarray, quality: int) -> np.ndarray:
 
 def apply_kernel(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Convolve each channel with a 2-D ``kernel`` (reflect padding; output same size)."""
-    img = _check(img)
+    img = check_image(img)
     kernel = np.asarray(kernel, dtype=np.float64)
     # odd sizes so that the kernel has a centre pixel
     kernel = np.pad(kernel, ((0, 1 - kernel.shape[0] % 2), (0, 1 - kernel.shape[1] % 2)))
@@ -218,7 +228,7 @@ def gaussian_kernel(
 def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian blur of standard deviation ``sigma`` pixels (identity for ``sigma <= 0``)."""
     if sigma <= 0:
-        return _check(img).copy()
+        return check_image(img).copy()
     return apply_kernel(img, gaussian_kernel(sigma))
 
 
@@ -354,7 +364,7 @@ def add_rain(
     ``layers`` streak layers are drawn, each with jittered angle/length/width and the far
     ones fainter, denser, shorter and thinner, so no two images look alike.
     """
-    img = _check(img)
+    img = check_image(img)
     shape = _hw(img)
     total = np.zeros(shape, dtype=np.float32)
     for i in range(max(1, int(layers))):
@@ -465,7 +475,7 @@ def inpaint_mask(
 
 def fill_holes(img: np.ndarray, mask: np.ndarray, value: float = 1.0) -> np.ndarray:
     """``img`` with the pixels where ``mask`` is True set to ``value`` (white by default)."""
-    out = _check(img).copy()
+    out = check_image(img).copy()
     out[np.asarray(mask, dtype=bool)] = value
     return out
 
@@ -482,7 +492,7 @@ def smooth_fill(img: np.ndarray, mask: np.ndarray, sweeps: int = 6) -> np.ndarra
     elsewhere, smoothed by ``sweeps`` Jacobi sweeps of the Laplace equation over the
     holes (a membrane, close to harmonic interpolation). Known pixels are kept exactly.
     """
-    img = _check(img)
+    img = check_image(img)
     hole = np.asarray(mask, dtype=bool)
     if not hole.any():
         return img.copy()
@@ -581,7 +591,7 @@ def add_haze(
     ``d`` is ``depth`` (default: :func:`depth_map`) mapped to ``[near, 1]``; ``airlight``
     is a grey level or one value per channel.
     """
-    img = _check(img)
+    img = check_image(img)
     if depth is None:
         depth = near + (1 - near) * depth_map(_hw(img), rng)
     t = haze_transmission(depth, beta)
@@ -593,42 +603,18 @@ def add_haze(
 
 # --------------------------------------------------------------------------- tasks
 
-#: default parameters of :func:`degrade_for_task` per task: a value is fixed, a pair
-#: ``(low, high)`` is drawn uniformly per image, ``{"log_uniform": (low, high)}`` with a
-#: uniform logarithm (as many draws in 5-15 as in 15-45), a tuple of names is a random choice.
-TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "denoise": {"sigma": (5.0, 50.0)},
-    "derain": {
-        "density": (0.002, 0.01),
-        "angle": (-30.0, 30.0),
-        "length": (10.0, 40.0),
-        "width": (0.8, 2.0),
-        "brightness": (0.5, 0.95),
-        "layers": (1, 3),
-    },
-    "deblur": {
-        "kind": ("gaussian", "motion"),
-        "blur_sigma": (0.5, 3.0),
-        "motion_size": (9, 25),
-        "noise_sigma": (0.0, 2.0),
-    },
-    "sr4": {"scale": 4},
-    "inpaint": {"coverage": (0.1, 0.4), "shapes": "mixed", "fill": "white"},
-    "dehaze": {"beta": (0.5, 2.0), "airlight": (0.7, 1.0), "tint": 0.03},
-}
-
-_INT_PARAMS = {"layers", "motion_size", "scale"}
-
 
 @dataclass
 class Degraded:
     """A synthesized input: ``mu`` (same size as the clean image), the low-resolution
-    image for ``sr4``, the hole mask for ``inpaint``, and the parameters drawn."""
+    image for a scaling task, the hole mask for inpainting, the parameters drawn, and the
+    blur kernel when a benchmark setting fixes one."""
 
     mu: np.ndarray
     lr: np.ndarray | None = None
     mask: np.ndarray | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    kernel: np.ndarray | None = None
 
     @property
     def restore_input(self) -> np.ndarray:
@@ -636,31 +622,36 @@ class Degraded:
         return self.lr if self.lr is not None else self.mu
 
 
-def _draw(name: str, spec: Any, rng: np.random.Generator) -> Any:
+def draw_param(name: str, spec: Any, rng: np.random.Generator, *, integer: bool = False) -> Any:
     """A fixed value, a uniform draw from a numeric ``(low, high)`` (log-uniform from
-    ``{"log_uniform": (low, high)}``), or a choice of names."""
+    ``{"log_uniform": (low, high)}``), or a choice of names; ``integer``: an integer
+    parameter (uniform over ``low..high``)."""
     if isinstance(spec, dict):
-        return _draw_log_uniform(name, spec, rng)
+        return _draw_log_uniform(name, spec, rng, integer)
     if isinstance(spec, (list, tuple)):
         if spec and all(isinstance(s, str) for s in spec):
             return spec[int(rng.integers(len(spec)))]
         if len(spec) != 2 or not all(isinstance(s, (int, float)) for s in spec):
             raise ConfigError(f"degradation parameter {name!r}: expected a value or [low, high]")
         lo, hi = float(min(spec)), float(max(spec))
-        if name in _INT_PARAMS:
+        if integer:
             return int(rng.integers(round(lo), round(hi) + 1))
         return float(rng.uniform(lo, hi))
-    return int(spec) if name in _INT_PARAMS else spec
+    return int(spec) if integer else spec
 
 
-def _draw_log_uniform(name: str, spec: dict, rng: np.random.Generator) -> float:
+#: the name tests use
+_draw = draw_param
+
+
+def _draw_log_uniform(name: str, spec: dict, rng: np.random.Generator, integer: bool) -> float:
     bounds = spec.get("log_uniform")
     if (
         set(spec) != {"log_uniform"}
         or not isinstance(bounds, (list, tuple))
         or len(bounds) != 2
         or not all(isinstance(b, (int, float)) and b > 0 for b in bounds)
-        or name in _INT_PARAMS
+        or integer
     ):
         raise ConfigError(
             f"degradation parameter {name!r}: expected {{log_uniform: [low, high]}} with "
@@ -668,23 +659,6 @@ def _draw_log_uniform(name: str, spec: dict, rng: np.random.Generator) -> float:
         )
     lo, hi = np.log(float(min(bounds))), np.log(float(max(bounds)))
     return float(np.exp(rng.uniform(lo, hi)))
-
-
-def check_params(task: str, params: dict[str, Any]) -> None:
-    """Raise :class:`ConfigError` naming any of ``params`` that ``task`` does not know."""
-    defaults = TASK_DEFAULTS[get_task(task).name]
-    unknown = sorted(set(params) - set(defaults))
-    if unknown:
-        raise ConfigError(
-            f"unknown degradation parameter(s) for {task}: {', '.join(unknown)}"
-            f" (valid: {', '.join(defaults)})"
-        )
-
-
-def _resolve(task: str, rng: np.random.Generator, params: dict[str, Any]) -> dict[str, Any]:
-    check_params(task, params)
-    spec = {**TASK_DEFAULTS[task], **params}
-    return {k: _draw(k, v, rng) for k, v in spec.items()}
 
 
 def grayscale(img: np.ndarray) -> np.ndarray:
@@ -699,46 +673,35 @@ def is_gray(img: np.ndarray) -> bool:
     return img.ndim == 2 or img.shape[2] == 1 or bool((img == img[..., :1]).all())
 
 
-def _deblur(img: np.ndarray, rng: np.random.Generator, p: dict[str, Any], gray: bool) -> np.ndarray:
-    if p["kind"] == "gaussian":
-        out = gaussian_blur(img, float(p["blur_sigma"]))
-    elif p["kind"] == "motion":
-        out = apply_kernel(img, motion_kernel(rng, int(p["motion_size"])))
-    else:
-        raise ConfigError(f"deblur kind must be gaussian or motion, not {p['kind']!r}")
-    return add_gaussian_noise(out, float(p["noise_sigma"]), rng, shared=gray)
+# The task-keyed entry points below delegate to the task objects of :mod:`irsde.tasks`
+# (imported on use: the tasks are built from the operators above).
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TASK_DEFAULTS":  # derived from the task registry on each access
+        from .tasks import TASKS
+
+        return {n: dict(t.params) for n, t in TASKS.items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def check_params(task: str, params: dict[str, Any]) -> None:
+    """Raise :class:`ConfigError` naming any of ``params`` that ``task`` does not know."""
+    from .tasks import get_task
+
+    get_task(task).check_params(params)
 
 
 def synthesize(img: np.ndarray, task: str, rng: np.random.Generator, **params: Any) -> Degraded:
-    """Degrade a clean image for ``task``; see :data:`TASK_DEFAULTS` for ``params``.
+    """Degrade a clean image for ``task`` (:meth:`irsde.tasks.Task.synthesize`); the
+    parameters and their default ranges are the task's ``params`` (:data:`TASK_DEFAULTS`).
 
     A gray image (equal channels) stays gray: its noise is one field shared by the
     channels and its haze has no tint.
     """
-    img = _check(img)
-    p = _resolve(task, rng, params)
-    gray = is_gray(img)
-    lr = mask = None
-    if task == "denoise":
-        mu = add_gaussian_noise(img, float(p["sigma"]), rng, shared=gray)
-    elif task == "derain":
-        mu = add_rain(img, rng, **p)
-    elif task == "deblur":
-        mu = _deblur(img, rng, p, gray)
-    elif task == "sr4":
-        lr = bicubic_downsample(img, p["scale"])
-        mu = bicubic_resize(lr, _hw(img))
-    elif task == "inpaint":
-        mu, mask = inpaint_holes(
-            img, rng, coverage=float(p["coverage"]), shapes=p["shapes"], fill=p["fill"]
-        )
-    else:  # dehaze
-        tint = 0.0 if gray else float(p["tint"])
-        airlight = np.clip(float(p["airlight"]) + rng.uniform(-tint, tint, 3), 0.0, 1.0)
-        mu = add_haze(img, rng, beta=float(p["beta"]), airlight=airlight)
-        p["airlight"] = [round(float(a), 4) for a in airlight]
-    mu = np.clip(mu, 0.0, 1.0).astype(np.float32, copy=False)
-    return Degraded(mu=mu, lr=lr, mask=mask, params=p)
+    from .tasks import get_task
+
+    return get_task(task).synthesize(img, rng, **params)
 
 
 def degrade_for_task(

@@ -32,7 +32,7 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor
 
-from .errors import InputError
+from .errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -724,10 +724,36 @@ def tensor_to_image(x: Tensor) -> np.ndarray:
     return x.detach().float().cpu().permute(1, 2, 0).numpy()
 
 
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Entries of ``folder`` with an image extension, sorted (directories included, so
-    that a folder named like an image is reported rather than silently skipped)."""
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+def list_images(folder: str | os.PathLike, *, include_non_files: bool = False) -> list[Path]:
+    """Entries directly in ``folder`` with an image extension, sorted; hidden names skipped.
+
+    Entries named like images that are not regular files (a folder, a broken symbolic
+    link) are skipped with a warning naming each, or with ``include_non_files`` returned,
+    so that the caller reports them. A missing folder is a :class:`ConfigError`.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: no such folder")
+    named = sorted(
+        p
+        for p in folder.iterdir()
+        if not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
+    if include_non_files:
+        return named
+    for p in named:
+        if not p.is_file():
+            log.warning("%s: %s; skipped", p, _not_a_file(p))
+    return [p for p in named if p.is_file()]
+
+
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` (named like an image) is not a regular file."""
+    if path.is_dir():
+        return "is a directory"
+    if path.is_symlink() and not path.exists():
+        return "broken symbolic link (its target does not exist)"
+    return "not a regular file"
 
 
 def sample_images_dir() -> Path:

@@ -1,4 +1,4 @@
-"""Training losses of IR-SDE.
+"""Training losses, for any :class:`irsde.sde.SDE`.
 
 ``ml_matching_loss`` is the paper's maximum-likelihood objective: the network's noise
 prediction defines a reverse Euler step ``x_t - reverse_sde_drift`` (no noise term) which
@@ -16,14 +16,14 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from .sde import IRSDE, Timestep
+from .sde import SDE, Timestep
 
 Kind = Literal["l1", "l2"]
 Reduction = Literal["mean", "sum", "none"]
 
 
 def sample_training_state(
-    sde: IRSDE,
+    sde: SDE,
     x0: Tensor,
     mu: Tensor,
     generator: torch.Generator | None = None,
@@ -71,7 +71,7 @@ def _reduce(diff: Tensor, kind: Kind, reduction: Reduction, weight: Tensor | Non
 
 
 def ml_matching_loss(
-    sde: IRSDE,
+    sde: SDE,
     noise_pred: Tensor,
     x_t: Tensor,
     x0: Tensor,
@@ -88,7 +88,7 @@ def ml_matching_loss(
 
 
 def x0_matching_loss(
-    sde: IRSDE,
+    sde: SDE,
     noise_pred: Tensor,
     x_t: Tensor,
     x0: Tensor,

@@ -13,6 +13,7 @@ package's weight files load unchanged without torchvision.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from pathlib import Path
@@ -93,12 +94,42 @@ def ssim(a: np.ndarray, b: np.ndarray, crop_border: int = 0, y_channel: bool = F
     return float(np.mean([_ssim_channel(a[..., c], b[..., c], k) for c in range(a.shape[2])]))
 
 
+# ---------------------------------------------------------------------------- paper convention
+#: pixels cropped from each edge in the tables of restoration papers (and of this project)
+PAPER_CROP_BORDER = 4
+
+
+def psnr_y(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR as papers report it: on Y (BT.601 luma), :data:`PAPER_CROP_BORDER` cropped."""
+    return psnr(a, b, PAPER_CROP_BORDER, y_channel=True)
+
+
+def ssim_y(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM as papers report it: on Y (BT.601 luma), :data:`PAPER_CROP_BORDER` cropped."""
+    return ssim(a, b, PAPER_CROP_BORDER, y_channel=True)
+
+
+def paper_scores(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """``psnr_y``/``ssim_y`` (paper convention) and ``psnr_rgb``/``ssim_rgb`` (no crop)."""
+    return {
+        "psnr_y": psnr_y(a, b),
+        "ssim_y": ssim_y(a, b),
+        "psnr_rgb": psnr(a, b),
+        "ssim_rgb": ssim(a, b),
+    }
+
+
 # ---------------------------------------------------------------------------- LPIPS
 #: environment variable naming a local LPIPS weights file (never downloaded)
 LPIPS_ENV = "IRSDE_LPIPS_WEIGHTS"
 #: optional separate file with torchvision AlexNet weights (``features.*`` keys)
 LPIPS_BACKBONE_ENV = "IRSDE_LPIPS_BACKBONE"
-_LPIPS_CACHE: dict[tuple[str, str | None], object] = {}
+
+
+@functools.lru_cache(maxsize=4)
+def _lpips_model(weights: str, backbone: str | None) -> LPIPSAlex:
+    """The LPIPS network of these files, loaded once."""
+    return LPIPSAlex.from_files(weights, backbone)
 
 
 def lpips(
@@ -128,11 +159,7 @@ def lpips(
             f"{LPIPS_ENV} to the lpips package's weights/v0.1/alex.pth (plus "
             f"{LPIPS_BACKBONE_ENV} for torchvision's AlexNet weights); nothing is downloaded"
         )
-    key = (str(weights), str(backbone) if backbone else None)
-    model = _LPIPS_CACHE.get(key)
-    if model is None:
-        model = LPIPSAlex.from_files(weights, backbone)
-        _LPIPS_CACHE[key] = model
+    model = _lpips_model(str(weights), str(backbone) if backbone else None)
     if a.shape != b.shape:
         raise ValueError(f"image shapes differ: {a.shape} vs {b.shape}")
 
@@ -140,7 +167,7 @@ def lpips(
         t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).permute(2, 0, 1)
         return (t[None] / 127.5 - 1.0).to(device)
 
-    model = model.to(device)  # type: ignore[attr-defined]
+    model = model.to(device)
     with torch.inference_mode():
         return float(model(prep(a), prep(b)).item())
 

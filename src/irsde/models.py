@@ -1,10 +1,11 @@
 """Model files: this toolkit's ``.safetensors`` and the reference implementation's ``.pth``.
 
 A ``.safetensors`` file written by :func:`save_model` holds the weights and, under the
-metadata key ``"irsde"``, a JSON config: architecture and its constructor arguments,
-SDE settings, task, recommended sampler and provenance. Reference ``.pth`` checkpoints
-(a plain ``state_dict``, maybe ``module.``-prefixed or wrapped in a dict) carry only
-weights; the architecture and hyper-parameters are inferred from their keys and shapes.
+metadata key ``"irsde"``, a JSON :class:`~irsde.modelconfig.ModelConfig`: architecture
+and its constructor arguments, SDE settings with their type, task, recommended sampler
+and provenance. Reference ``.pth`` checkpoints (a plain ``state_dict``, maybe
+``module.``-prefixed or wrapped in a dict) carry only weights; the architecture is
+detected and its hyper-parameters inferred by the registry of :mod:`irsde.nets`.
 
 Pickled files are only ever opened with ``torch.load(..., weights_only=True)``; files
 that would need arbitrary code to unpickle are refused. Every failure is reported as a
@@ -14,7 +15,6 @@ one-line :class:`~irsde.errors.ModelLoadError` naming the file.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 import os
 import pickle
@@ -28,14 +28,14 @@ import torch
 from torch import Tensor, nn
 
 from .errors import ConfigError, ModelLoadError
-from .nets import NETWORKS, build_network
+from .modelconfig import SAMPLER_DEFAULTS, ModelConfig
+from .nets import architecture_of, build_network, infer_architecture
 from .nets.common import state_dict_mismatch
 
 log = logging.getLogger(__name__)
 
 #: safetensors metadata key holding the JSON config
 METADATA_KEY = "irsde"
-FORMAT_VERSION = 1
 #: keys under which training scripts commonly nest a state_dict, in order of preference
 WRAPPER_KEYS = (
     "state_dict",
@@ -49,7 +49,6 @@ WRAPPER_KEYS = (
 )
 #: prefixes added by DataParallel / DistributedDataParallel / torch.compile
 STRIP_PREFIXES = ("module.", "_orig_mod.")
-DEFAULT_SAMPLER = {"name": "posterior", "steps": None, "spacing": "uniform", "ensemble": 1}
 _MAX_LISTED = 3
 
 PathLike = str | os.PathLike
@@ -70,10 +69,11 @@ def save_model(
     """Write ``net`` and its config to a ``.safetensors`` file, atomically.
 
     Args:
-        net: a network of :data:`irsde.nets.NETWORKS` (it carries ``arch_params``).
+        net: a network of :data:`irsde.nets.ARCHITECTURES`, maybe wrapped for its
+            parametrization (it carries ``arch_params``).
         path: destination; an existing file is replaced.
-        sde: SDE settings, a dict for ``IRSDE(**sde)`` or an ``IRSDE``; defaults to the
-            task's reference settings when ``task`` is given.
+        sde: an :class:`~irsde.sde.SDE` or its settings (``build_sde`` takes them);
+            defaults to the task's reference settings when ``task`` is given.
         task: task name (see :mod:`irsde.tasks`), a list of them (a universal model,
             restored with an explicit task), or None.
         sampler: recommended sampler, a name or ``{"name", "steps", "spacing", "ensemble"}``.
@@ -91,7 +91,7 @@ def save_model(
     )
     config["dtype"] = "float16" if half else "float32"
     tensors = _tensors_for_saving(net, torch.float16 if half else torch.float32)
-    metadata = {METADATA_KEY: json.dumps(config)}
+    metadata = {METADATA_KEY: config.to_metadata()}
     _atomic_save(tensors, metadata, path)
     log.debug("wrote %s (%s, %d tensors)", path, config["arch"], len(tensors))
     return path
@@ -105,12 +105,19 @@ def make_config(
     sampler: str | Mapping | None = None,
     provenance: Mapping | None = None,
     task_params: Mapping | None = None,
-) -> dict:
-    """The JSON config stored with ``net`` (validated, plain types only)."""
+) -> ModelConfig:
+    """The config stored with ``net`` (validated, plain JSON types only).
+
+    Raises:
+        ConfigError: a network of no registered architecture, or invalid settings.
+    """
     from . import __version__
     from .tasks import get_task
 
-    arch = arch_name(net)
+    try:
+        arch = architecture_of(net).name
+    except ValueError as err:
+        raise ConfigError(f"cannot save: {err}") from None
     if isinstance(task, (list, tuple)):  # a universal model: its SDE is its own
         task = [get_task(t).name for t in task]
         if sde is None:
@@ -118,62 +125,26 @@ def make_config(
     elif task is not None:
         task = get_task(task).name
         if sde is None:
-            sde = dict(get_task(task).sde)
-    sde_cfg = _sde_config(sde)
+            sde = get_task(task).sde
     prov = {
         "irsde_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     prov.update(provenance or {})
-    config = {
-        "format": FORMAT_VERSION,
-        "arch": arch,
-        "arch_params": dict(net.arch_params),
-        "sde": sde_cfg,
-        "task": task,
-        "sampler": _sampler_config(sampler),
-        "task_params": dict(task_params or {}),
-        "provenance": prov,
-    }
     try:
-        json.dumps(config)
+        config = ModelConfig(
+            arch=arch,
+            arch_params=net.arch_params,
+            sde=sde,
+            task=task,
+            sampler=sampler,
+            task_params=task_params,
+            provenance=prov,
+        )
+        config.to_metadata()
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"model config is not JSON-serialisable: {err}") from None
+        raise ConfigError(f"invalid model config: {_first_line(err, 200)}") from None
     return config
-
-
-def arch_name(net: nn.Module) -> str:
-    """The :data:`~irsde.nets.NETWORKS` name of ``net``'s class."""
-    for name, cls in NETWORKS.items():
-        if type(net) is cls:
-            if not isinstance(getattr(net, "arch_params", None), dict):
-                break
-            return name
-    raise ConfigError(f"cannot save a {type(net).__name__}: not one of {', '.join(NETWORKS)}")
-
-
-def _sde_config(sde: Any) -> dict | None:
-    if sde is None:
-        return None
-    cfg = dict(sde.config()) if hasattr(sde, "config") else dict(sde)
-    from .sde import IRSDE
-
-    try:
-        IRSDE(**cfg)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"invalid SDE settings {cfg}: {err}") from None
-    return cfg
-
-
-def _sampler_config(sampler: str | Mapping | None) -> dict | None:
-    if sampler is None:
-        return None
-    cfg = dict(DEFAULT_SAMPLER)
-    cfg.update({"name": sampler} if isinstance(sampler, str) else dict(sampler))
-    unknown = set(cfg) - set(DEFAULT_SAMPLER)
-    if unknown:
-        raise ConfigError(f"unknown sampler settings: {', '.join(sorted(unknown))}")
-    return cfg
 
 
 def _tensors_for_saving(net: nn.Module, dtype: torch.dtype) -> dict[str, Tensor]:
@@ -226,9 +197,7 @@ def load_model(
         from .tasks import get_task
 
         t = get_task(task)
-        config["task"] = t.name
-        config["sde"] = dict(t.sde)
-        config["sampler"] = config["sampler"] or dict(DEFAULT_SAMPLER)
+        config.update(task=t.name, sde=t.sde, sampler=config["sampler"] or SAMPLER_DEFAULTS)
     net = _instantiate(config, state, path)
     net.irsde_config = config
     net = net.to(device).eval()
@@ -237,7 +206,7 @@ def load_model(
     return net
 
 
-def read_model_file(path: PathLike) -> tuple[dict[str, Tensor], dict]:
+def read_model_file(path: PathLike) -> tuple[dict[str, Tensor], ModelConfig]:
     """The (state_dict, config) of a model file, without building the network."""
     path = Path(path)
     if not path.exists():
@@ -258,7 +227,7 @@ def _is_safetensors(path: Path) -> bool:
     return len(head) == 9 and head[8:9] == b"{"
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict]:
+def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], ModelConfig]:
     from safetensors import safe_open
 
     try:
@@ -271,45 +240,11 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict]:
         ) from None
     raw = metadata.get(METADATA_KEY)
     if raw is None:
-        config = _inferred_config(state, path, source="safetensors")
-    else:
-        config = _parse_config(raw, path)
-    return state, config
+        return state, _inferred_config(state, path, source="safetensors")
+    return state, ModelConfig.from_metadata(raw, path)
 
 
-def _parse_config(raw: str, path: Path) -> dict:
-    try:
-        cfg = json.loads(raw)
-    except json.JSONDecodeError as err:
-        raise ModelLoadError(f"{path}: invalid irsde metadata ({err})") from None
-    if not isinstance(cfg, dict):
-        raise ModelLoadError(f"{path}: invalid irsde metadata (not a JSON object)")
-    if cfg.get("arch") not in NETWORKS:
-        raise ModelLoadError(f"{path}: unknown architecture {cfg.get('arch')!r} in its metadata")
-    if not isinstance(cfg.get("arch_params"), dict):
-        raise ModelLoadError(f"{path}: metadata lacks a valid 'arch_params' object")
-    for key in ("sde", "sampler", "task_params"):
-        if cfg.get(key) is not None and not isinstance(cfg[key], dict):
-            raise ModelLoadError(f"{path}: metadata '{key}' is not an object")
-    if cfg.get("sde") is not None:
-        try:
-            _sde_config(cfg["sde"])
-        except ConfigError as err:
-            raise ModelLoadError(f"{path}: {err}") from None
-    return {
-        "arch": cfg["arch"],
-        "arch_params": cfg["arch_params"],
-        "sde": cfg.get("sde"),
-        "task": cfg.get("task"),
-        "sampler": cfg.get("sampler"),
-        "task_params": cfg.get("task_params") or {},
-        "provenance": cfg.get("provenance") or {},
-        "source": "safetensors",
-        "dtype": cfg.get("dtype", "float32"),
-    }
-
-
-def _read_pth(path: Path) -> tuple[dict[str, Tensor], dict]:
+def _read_pth(path: Path) -> tuple[dict[str, Tensor], ModelConfig]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -364,80 +299,19 @@ def _strip_prefixes(state: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 # ---------------------------------------------------------------- architecture inference
-def infer_architecture(state: Mapping[str, Tensor]) -> tuple[str, dict]:
-    """``(arch, arch_params)`` of a state_dict, read from its keys and shapes.
-
-    Raises:
-        ValueError: keys of no known network.
-    """
-    if "init_conv.weight" in state and "final_conv.weight" in state:
-        return "ConditionalUNet", _infer_unet(state)
-    if "intro.weight" in state and "ending.weight" in state:
-        return "ConditionalNAFNet", _infer_nafnet(state)
-    first = ", ".join(list(state)[:_MAX_LISTED])
-    raise ValueError(f"unrecognised network (first keys: {first})")
-
-
-def _indices(state: Mapping[str, Tensor], prefix: str) -> set[int]:
-    """Distinct integers ``i`` of keys ``prefix.i.*``."""
-    pat = re.compile(re.escape(prefix) + r"\.(\d+)\.")
-    return {int(m.group(1)) for k in state if (m := pat.match(k))}
-
-
-def _infer_unet(state: Mapping[str, Tensor]) -> dict:
-    w = state["init_conv.weight"]
-    if w.ndim != 4 or w.shape[1] % 2:
-        raise ValueError(f"init_conv.weight has an unexpected shape {tuple(w.shape)}")
-    return {
-        "in_nc": int(w.shape[1]) // 2,
-        "out_nc": int(state["final_conv.weight"].shape[0]),
-        "nf": int(w.shape[0]),
-        "depth": len(_indices(state, "downs")),
-    }
-
-
-def _infer_nafnet(state: Mapping[str, Tensor]) -> dict:
-    w = state["intro.weight"]
-    if w.ndim != 4 or w.shape[1] % 2:
-        raise ValueError(f"intro.weight has an unexpected shape {tuple(w.shape)}")
-    levels = len(_indices(state, "downs"))
-
-    def blocks(prefix: str) -> int:
-        return len(_indices(state, prefix))
-
-    params = {
-        "in_nc": int(w.shape[1]) // 2,
-        "out_nc": int(state["ending.weight"].shape[0]),
-        "width": int(w.shape[0]),
-        "enc_blocks": [blocks(f"encoders.{i}") for i in range(levels)],
-        "middle_blocks": blocks("middle_blks"),
-        "dec_blocks": [blocks(f"decoders.{i}") for i in range(levels)],
-    }
-    for name, conv in (("dw_expand", "conv1"), ("ffn_expand", "conv4")):
-        pat = re.compile(rf"(encoders|middle_blks|decoders)\.(\d+\.)?\d+\.{conv}\.weight$")
-        key = next((k for k in state if pat.match(k)), None)
-        if key is not None:
-            out_c, in_c = state[key].shape[:2]
-            params[name] = int(out_c) // max(int(in_c), 1)
-    return params
-
-
-def _inferred_config(state: dict[str, Tensor], path: Path, source: str) -> dict:
+def _inferred_config(state: dict[str, Tensor], path: Path, source: str) -> ModelConfig:
+    """The config of weights without metadata: architecture detected, nothing else known."""
     try:
         arch, params = infer_architecture(state)
     except (ValueError, IndexError, KeyError) as err:
-        raise ModelLoadError(f"{path}: {err}") from None
-    return {
-        "arch": arch,
-        "arch_params": params,
-        "sde": None,
-        "task": None,
-        "sampler": None,
-        "task_params": {},
-        "provenance": {"file": path.name},
-        "source": source,
-        "dtype": _dtype_name(state),
-    }
+        raise ModelLoadError(f"{path}: {_message(err)}") from None
+    return ModelConfig(
+        arch=arch,
+        arch_params=params,
+        provenance={"file": path.name},
+        source=source,
+        dtype=_dtype_name(state),
+    )
 
 
 def _dtype_name(state: Mapping[str, Tensor]) -> str:
@@ -446,7 +320,7 @@ def _dtype_name(state: Mapping[str, Tensor]) -> str:
 
 
 # ------------------------------------------------------------------ building and checks
-def _instantiate(config: dict, state: dict[str, Tensor], path: Path) -> nn.Module:
+def _instantiate(config: ModelConfig, state: dict[str, Tensor], path: Path) -> nn.Module:
     """Build the network on the meta device and assign the checked float32 weights."""
     arch, params = config["arch"], config["arch_params"]
     _check_params_match(arch, params, state, path)
@@ -479,7 +353,9 @@ def _check_params_match(
     try:
         found, inferred = infer_architecture(state)
     except (ValueError, IndexError, KeyError) as err:
-        raise ModelLoadError(f"{path}: the weights are not a {arch} network ({err})") from None
+        raise ModelLoadError(
+            f"{path}: the weights are not a {arch} network ({_message(err)})"
+        ) from None
     if found != arch:
         raise ModelLoadError(f"{path}: the metadata says {arch} but the weights are a {found}")
     wrong = [
@@ -526,6 +402,11 @@ def _listing(items: list[str]) -> str:
 
 def _brief(params: Mapping) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def _message(err: BaseException) -> str:
+    """An exception's message (a ``KeyError``'s without its quotes)."""
+    return str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
 
 
 def _first_line(err: BaseException, limit: int = 120) -> str:

@@ -18,12 +18,22 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..apps.bench import CURVE_SAMPLERS
+    from ..samplers import SAMPLERS, SPACINGS
+    from ..tasks import TASKS
+
     p = sub.add_parser(
         "bench",
         help="speed, memory and NFE-vs-PSNR benchmarks of the models",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
     )
-    p.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks")
+    p.add_argument(
+        "--tasks",
+        nargs="+",
+        metavar="TASK",
+        choices=TASKS,
+        help=f"only these tasks: {_names(TASKS)}",
+    )
     p.add_argument("--models", nargs="+", type=Path, metavar="FILE", help="model files")
     p.add_argument("--model-dir", type=Path, metavar="DIR", help="e.g. runs (embedded-*/) ")
     p.add_argument("-o", "--out", type=Path, default=Path("bench-results"), metavar="DIR")
@@ -31,8 +41,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="fewer repeats, NFE and spacings")
     p.add_argument("--sizes", nargs="+", type=int, metavar="N", help="image sides (256 512)")
     p.add_argument("--nfe", nargs="*", type=int, metavar="N", help="NFE list (none: no curves)")
-    p.add_argument("--samplers", nargs="+", metavar="NAME", help="posterior ode sde")
-    p.add_argument("--spacings", nargs="+", metavar="NAME", help="uniform quadratic sigma")
+    p.add_argument(
+        "--samplers", nargs="+", metavar="NAME", choices=SAMPLERS,
+        help=f"{_names(SAMPLERS)} (default: {' '.join(CURVE_SAMPLERS)})",
+    )  # fmt: skip
+    p.add_argument(
+        "--spacings", nargs="+", metavar="NAME", choices=SPACINGS,
+        help=f"{_names(SPACINGS)} (default: all)",
+    )  # fmt: skip
     p.add_argument("--crop", type=int, metavar="N", help="center crop of the photos (0: whole)")
     p.add_argument("--images", metavar="DIR", help="held-out photos (default: bundled samples)")
     p.add_argument("--repeat", type=int, metavar="N", help="timed repeats")
@@ -46,14 +62,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _names(names) -> str:
+    return ", ".join(names)
+
+
 def settings_from(args: argparse.Namespace):
     """Bench settings: ``--quick`` defaults, then explicit options."""
-    from ..bench import BenchSettings
+    from ..apps.bench import BenchSettings
+    from ..sde import DEFAULT_SPACING
 
     s = BenchSettings()
     if args.quick:
         s = BenchSettings(
-            nfes=(1, 2, 5, 10), spacings=("uniform",), crop=64, repeat=1,
+            nfes=(1, 2, 5, 10), spacings=(DEFAULT_SPACING,), crop=64, repeat=1,
             reference=False, overhead_steps=20,
         )  # fmt: skip
     for name, attr in (("sizes", "sizes"), ("nfe", "nfes"), ("samplers", "samplers"),
@@ -78,19 +99,12 @@ def settings_from(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..bench import find_models, format_curves, format_tables, run_bench, write_plots
-    from ..errors import UsageError
+    from ..apps.bench import find_models, format_curves, format_tables, run_bench, write_plots
     from ..restore import resolve_device
-    from ..samplers import SAMPLERS
 
     if args.threads:
         torch.set_num_threads(args.threads)
     s = settings_from(args)
-    unknown = [x for x in s.samplers if x not in SAMPLERS]
-    if unknown:
-        raise UsageError(
-            f"unknown sampler(s) {', '.join(unknown)}; choose from {', '.join(SAMPLERS)}"
-        )
     device = resolve_device(args.device)
     models = find_models(args.models, args.model_dir, args.tasks)
     t0 = time.perf_counter()

@@ -13,6 +13,8 @@ log = logging.getLogger("irsde")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..tasks import TASKS
+
     p = sub.add_parser(
         "convert",
         help="convert a reference .pth checkpoint to .safetensors",
@@ -21,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", type=Path, metavar="IN.pth", help="checkpoint to convert")
     p.add_argument("output", type=Path, metavar="OUT.safetensors", help="file to write")
-    p.add_argument("--task", help="task whose reference SDE settings to embed (e.g. derain)")
+    p.add_argument("--task", help=f"task whose reference SDE settings to embed: {', '.join(TASKS)}")
     p.add_argument("--half", action="store_true", help="store float16 weights (half the size)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(func=run)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import hashlib
 import logging
 import sys
 from pathlib import Path
@@ -23,6 +22,8 @@ log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..tasks import TASKS
+
     p = sub.add_parser(
         "degrade",
         help="synthesize low-quality inputs (noise, rain, blur, x4 LR, holes, haze)",
@@ -30,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
     p.add_argument("-o", "--out", type=Path, required=True, metavar="OUTDIR")
-    p.add_argument("--task", required=True, help="denoise, derain, deblur, sr4, inpaint, dehaze")
+    p.add_argument("--task", required=True, help=", ".join(TASKS))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--save-mask", action="store_true", help="inpaint: also write the hole masks")
@@ -44,22 +45,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def image_seed(seed: int, name: str) -> list[int]:
-    """Generator seed of one image: stable across runs and machines."""
-    digest = hashlib.sha256(name.encode("utf-8")).digest()
-    return [int(seed), int.from_bytes(digest[:8], "little")]
-
-
 def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
     """Files from files, folders and globs; and one message per input that gave nothing."""
-    from ..io import list_images  # lists folders and broken links too, to report them
+    from ..io import list_images
 
     files: list[Path] = []
     problems: list[str] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = [p for p in list_images(path) if not p.name.startswith(".")]
+            found = list_images(path, include_non_files=True)  # reported when read
             files += found
             if not found:
                 problems.append(f"{item}: no images in this folder")
@@ -78,9 +73,10 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
 def _degrade_one(path: Path, args: argparse.Namespace, out: Path) -> None:
     from ..degrade import is_gray, synthesize
     from ..io import load_image, write_image
+    from ..seeding import image_rng
 
     data = load_image(path)
-    res = synthesize(data.rgb(), args.task, np.random.default_rng(image_seed(args.seed, path.name)))
+    res = synthesize(data.rgb(), args.task, image_rng(args.seed, path.name))
     result = res.lr if (res.lr is not None and args.lr) else res.mu
     if data.gray and is_gray(result):  # a gray file's degraded version is a gray file
         result = result[..., :1]

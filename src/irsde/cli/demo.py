@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..demo import embedded_demo, oracle_demo
+    from ..apps.demo import embedded_demo, oracle_demo
 
     res = oracle_demo(args.out, steps=args.steps, seed=args.seed)
     print(f"oracle demo (the SDE with a known x0): degraded input PSNR {res.psnr_lq:.2f} dB")

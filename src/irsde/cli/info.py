@@ -79,10 +79,13 @@ def _kv(d: dict) -> str:
 
 
 def _sampler(s: dict | None, sde: dict | None) -> str:
+    from ..samplers import DEFAULT_SAMPLER
+    from ..sde import DEFAULT_SPACING
+
     if not s:
-        return "not stored (default: posterior)"
+        return f"not stored (default: {DEFAULT_SAMPLER})"
     steps = s.get("steps") or (f"T={sde['T']}" if sde else "T")
-    return f"{s['name']}, {steps} steps, {s.get('spacing', 'uniform')} spacing"
+    return f"{s['name']}, {steps} steps, {s.get('spacing', DEFAULT_SPACING)} spacing"
 
 
 def _size(n: int) -> str:

@@ -17,6 +17,11 @@ log = logging.getLogger("irsde")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..restore import ENSEMBLE_SIZES
+    from ..samplers import DEFAULT_SAMPLER, SAMPLERS, SPACINGS
+    from ..sde import DEFAULT_SPACING, SCHEDULES
+    from ..tasks import TASKS
+
     p = sub.add_parser(
         "restore",
         help="restore images (any size, tiled) with a model",
@@ -25,11 +30,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
     p.add_argument("-o", "--out", required=True, type=Path, metavar="OUTDIR")
-    p.add_argument("--task", help="task (denoise, derain, deblur, sr4, inpaint, dehaze)")
+    p.add_argument("--task", help=f"task: {', '.join(TASKS)}")
     p.add_argument("--model", type=Path, metavar="PATH", help=".safetensors or reference .pth")
-    p.add_argument("--sampler", default=None, help="posterior (default), sde, ode, ddim or dpm2m")
-    p.add_argument("--steps", type=int, default=None, help="network evaluations (default: T)")
-    p.add_argument("--spacing", default="uniform", help="uniform, quadratic or sigma")
+    p.add_argument(
+        "--sampler",
+        default=None,
+        help=f"{', '.join(SAMPLERS)} (default: the model's stored sampler, else {DEFAULT_SAMPLER})",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="network evaluations (default: the model's stored steps, else T: the full loop)",
+    )
+    p.add_argument(
+        "--spacing",
+        default=DEFAULT_SPACING,
+        help=f"timestep spacing with --steps: {', '.join(SPACINGS)} (default: {DEFAULT_SPACING})",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, mps or auto")
     p.add_argument("--tile", type=int, default=512, help="tile side in pixels (0: no tiling)")
@@ -45,9 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--ensemble",
         type=int,
-        choices=(1, 2, 4, 8),
+        choices=ENSEMBLE_SIZES,
         default=None,
-        help="average 1/2/4/8 flipped and transposed views (default: the model's choice)",
+        help=f"average {'/'.join(map(str, ENSEMBLE_SIZES))} flipped and transposed views "
+        "(default: the model's choice)",
     )
     p.add_argument("--mask", type=Path, help="inpainting mask (white = missing) or folder")
     p.add_argument("--format", dest="ext", help="output extension, e.g. png (default: input's)")
@@ -58,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("SDE settings (override the model's or the task's)")
     g.add_argument("--max-sigma", type=float, default=None)
     g.add_argument("--T", type=int, default=None, dest="T")
-    g.add_argument("--schedule", choices=("cosine", "linear", "constant"), default=None)
+    g.add_argument("--schedule", choices=SCHEDULES, default=None)
     g.add_argument("--eps", type=float, default=None)
     p.set_defaults(func=run)
 
@@ -71,7 +90,7 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], list[str]]:
     for item in items:
         p = Path(item)
         if p.is_dir() and p.suffix.lower() not in IMAGE_EXTENSIONS:
-            listed = list_images(p)
+            listed = list_images(p, include_non_files=True)  # reported when read
             if not listed:
                 errors.append(f"{p}: folder has no images")
             found.extend(listed)
@@ -126,7 +145,7 @@ def _model_path(args: argparse.Namespace) -> Path:
 def _masks(mask: Path | None) -> Path | dict[str, Path] | None:
     if mask is None or not mask.is_dir():
         return mask
-    return {p.stem: p for p in list_images(mask) if p.is_file()}
+    return {p.stem: p for p in list_images(mask)}
 
 
 # ---------------------------------------------------------------------------- progress

@@ -1,19 +1,17 @@
 """Data: dead-leaves images, image folders, paired and synthetic datasets."""
 
+from ..io import list_images
 from .augment import augment_fixed, crop_origin, pad_to, random_augment
 from .datasets import (
-    IMAGE_EXTENSIONS,
     PairedFolderDataset,
     SyntheticDataset,
     ValidationDataset,
-    list_images,
     to_tensor,
     worker_init_fn,
 )
 from .deadleaves import dead_leaves, palette_from_images, sample_palette
 
 __all__ = [
-    "IMAGE_EXTENSIONS",
     "PairedFolderDataset",
     "SyntheticDataset",
     "ValidationDataset",

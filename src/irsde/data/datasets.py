@@ -31,48 +31,18 @@ from torch.utils.data import Dataset
 
 from ..degrade import bicubic_resize, check_params, grayscale, synthesize
 from ..errors import ConfigError, IrsdeError
-from ..io import read_image
+from ..io import list_images, read_image
 from ..tasks import get_task
 from .augment import crop_origin, pad_to, random_augment
 from .deadleaves import dead_leaves
 
 log = logging.getLogger(__name__)
 
-#: file name extensions listed as images (case-insensitive)
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
-
 PathLike = str | os.PathLike
 
 #: LR pixels read around an LR crop so that its bicubic upsampling equals the crop of
 #: the whole image's upsampling
 _SR_MARGIN = 3
-
-
-def list_images(folder: PathLike) -> list[Path]:
-    """Image files directly in ``folder`` (by extension), sorted, hidden files skipped.
-
-    Entries named like images that are not files (a folder, a broken symbolic link) are
-    skipped with a warning naming them.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ConfigError(f"{folder}: no such folder")
-    named = sorted(
-        p
-        for p in folder.iterdir()
-        if not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
-    for p in named:
-        if not p.is_file():
-            why = (
-                "is a directory"
-                if p.is_dir()
-                else "broken symbolic link (its target does not exist)"
-                if p.is_symlink() and not p.exists()
-                else "not a regular file"
-            )
-            log.warning("%s: %s; skipped", p, why)
-    return [p for p in named if p.is_file()]
 
 
 def _by_stem(files: list[Path], suffix: str = "") -> dict[str, Path]:

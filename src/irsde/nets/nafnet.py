@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..sde import IRSDE
+from .architecture import Architecture, StateDict, key_indices
 from .common import (
     SinusoidalEmbedding,
     Timestep,
@@ -102,13 +102,10 @@ class ConditionalNAFNet(nn.Module):
         middle_blocks: NAF blocks at the lowest resolution.
         dec_blocks: NAF blocks per decoder level (same length as ``enc_blocks``).
         dw_expand, ffn_expand: channel expansion of the two halves of a NAF block.
-        prediction: what the last layer predicts. ``"noise"`` (the reference
-            parametrization) or ``"x0"``: the clean image as a residual over ``mu``,
-            converted to the equivalent noise with the SDE's closed form, so that the
-            call convention (``net(x_t, mu, t) -> noise``) is unchanged. Predicting
-            ``x0`` is better conditioned at large ``t`` (the noise parametrization
-            divides by ``exp(-thetabar_t)``, e.g. 1/200 at ``T``) and suits few-step sampling.
-        sde: ``IRSDE`` settings (required for ``prediction="x0"``).
+
+    To predict the clean image instead of the noise, wrap it:
+    ``build_network("ConditionalNAFNet", prediction="x0", sde={...})``
+    (:mod:`irsde.nets.parametrization`).
     """
 
     def __init__(
@@ -121,15 +118,8 @@ class ConditionalNAFNet(nn.Module):
         dec_blocks: Sequence[int] = (1, 1, 1, 1),
         dw_expand: int = 2,
         ffn_expand: int = 2,
-        prediction: str = "noise",
-        sde: dict | None = None,
     ) -> None:
         super().__init__()
-        if prediction not in ("noise", "x0"):
-            raise ValueError(f"prediction must be 'noise' or 'x0', got {prediction!r}")
-        if prediction == "x0" and not sde:
-            raise ValueError("prediction='x0' needs the SDE settings (sde={...})")
-        self._sde = IRSDE(**sde) if prediction == "x0" else None
         enc_blocks, dec_blocks = [int(n) for n in enc_blocks], [int(n) for n in dec_blocks]
         if len(enc_blocks) != len(dec_blocks):
             raise ValueError("enc_blocks and dec_blocks must have the same length")
@@ -145,8 +135,6 @@ class ConditionalNAFNet(nn.Module):
             "dw_expand": dw_expand,
             "ffn_expand": ffn_expand,
         }
-        if prediction != "noise":
-            self.arch_params |= {"prediction": prediction, "sde": dict(sde)}
         self.padder_size = 2 ** len(enc_blocks)
         time_dim = 4 * width
         self.time_mlp = nn.Sequential(
@@ -195,11 +183,7 @@ class ConditionalNAFNet(nn.Module):
         x = self._run(self.middle_blks, x, emb)
         for blocks, up in zip(self.decoders, self.ups, strict=True):
             x = self._run(blocks, up(x) + skips.pop(), emb)
-        out = self.ending(x)[..., :h, :w].contiguous()
-        if self._sde is None:
-            return out
-        x0_hat = mu + out.to(mu.dtype)
-        return self._sde.noise_from_x0(x_t, x0_hat, mu, t)
+        return self.ending(x)[..., :h, :w].contiguous()
 
 
 _BLOCK_KEY = re.compile(r"^(encoders\.\d+|middle_blks|decoders\.\d+)\.(\d+)\.")
@@ -234,3 +218,41 @@ def grow_into(net: nn.Module, state: Mapping[str, Tensor]) -> int:
         for k, v in state.items():
             own[k].copy_(v)
     return len(new_blocks)
+
+
+def infer_params(state: StateDict) -> dict:
+    """``ConditionalNAFNet`` hyper-parameters of a state dict, from its keys and shapes."""
+    w = state["intro.weight"]
+    if w.ndim != 4 or w.shape[1] % 2:
+        raise ValueError(f"intro.weight has an unexpected shape {tuple(w.shape)}")
+    levels = len(key_indices(state, "downs"))
+
+    def blocks(prefix: str) -> int:
+        return len(key_indices(state, prefix))
+
+    params = {
+        "in_nc": int(w.shape[1]) // 2,
+        "out_nc": int(state["ending.weight"].shape[0]),
+        "width": int(w.shape[0]),
+        "enc_blocks": [blocks(f"encoders.{i}") for i in range(levels)],
+        "middle_blocks": blocks("middle_blks"),
+        "dec_blocks": [blocks(f"decoders.{i}") for i in range(levels)],
+    }
+    for name, conv in (("dw_expand", "conv1"), ("ffn_expand", "conv4")):
+        pat = re.compile(rf"(encoders|middle_blks|decoders)\.(\d+\.)?\d+\.{conv}\.weight$")
+        key = next((k for k in state if pat.match(k)), None)
+        if key is not None:
+            out_c, in_c = state[key].shape[:2]
+            params[name] = int(out_c) // max(int(in_c), 1)
+    return params
+
+
+ARCHITECTURE = Architecture(
+    name="ConditionalNAFNet",
+    cls=ConditionalNAFNet,
+    # the time embedding tells it from a plain NAFNet (``intro``/``ending`` as well)
+    keys=("intro.weight", "time_mlp.1.weight", "ending.weight"),
+    infer=infer_params,
+    tiny={"width": 8, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]},
+    description="a conditional NAFNet, far cheaper than the U-Net on CPU",
+)

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .architecture import Architecture, StateDict, key_indices
 from .common import (
     SinusoidalEmbedding,
     Timestep,
@@ -210,3 +211,26 @@ class ConditionalUNet(nn.Module):
 
         x = self.final_res_block(torch.cat((x, r), dim=1), emb)
         return self.final_conv(x)[..., :h, :w].contiguous()
+
+
+def infer_params(state: StateDict) -> dict:
+    """``ConditionalUNet`` hyper-parameters of a state dict, from its shapes."""
+    w = state["init_conv.weight"]
+    if w.ndim != 4 or w.shape[1] % 2:
+        raise ValueError(f"init_conv.weight has an unexpected shape {tuple(w.shape)}")
+    return {
+        "in_nc": int(w.shape[1]) // 2,
+        "out_nc": int(state["final_conv.weight"].shape[0]),
+        "nf": int(w.shape[0]),
+        "depth": len(key_indices(state, "downs")),
+    }
+
+
+ARCHITECTURE = Architecture(
+    name="ConditionalUNet",
+    cls=ConditionalUNet,
+    keys=("init_conv.weight", "time_mlp.1.weight", "final_conv.weight"),
+    infer=infer_params,
+    tiny={"nf": 8, "depth": 2},
+    description="the reference IR-SDE U-Net (its checkpoints load unchanged)",
+)

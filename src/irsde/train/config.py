@@ -7,6 +7,7 @@ integer``. See ``configs/*.yml`` for complete examples.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError
+from ..samplers import DEFAULT_SAMPLER, get_sampler
+from ..sde import DEFAULT_SDE_TYPE, DEFAULT_SPACING, SPACINGS, build_sde, sde_spec
 from ..tasks import TASKS
 
 
@@ -21,11 +24,37 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SDEConfig(_Strict):
-    max_sigma: float = Field(gt=0)
-    T: int = Field(ge=1)
-    schedule: Literal["cosine", "linear", "constant"] = "cosine"
-    eps: float = Field(0.005, gt=0, lt=1)
+def _one_line(err: BaseException) -> str:
+    """The first line of ``err``'s message, with unencodable characters (lone
+    surrogates from odd YAML keys) escaped."""
+    text = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class SDEConfig(BaseModel):
+    """The diffusion process: ``type`` (a name of ``irsde.sde.SDES``) and its settings.
+
+    ``irsde.sde.build_sde`` checks them (the process's own rules) and the section holds
+    the full validated spec, e.g. ``{type: irsde, max_sigma: 30, T: 100, schedule:
+    cosine, eps: 0.005}``; a section without ``type`` is an IR-SDE.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: str = DEFAULT_SDE_TYPE
+
+    @model_validator(mode="before")
+    @classmethod
+    def _through_the_registry(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data  # pydantic reports the wrong type
+        try:
+            return sde_spec(data)
+        except (TypeError, ValueError, ArithmeticError) as err:
+            raise ValueError(_one_line(err)) from None
+
+    def spec(self) -> dict[str, Any]:
+        """``{"type": ..., **settings}``, as ``irsde.sde.build_sde`` takes it."""
+        return self.model_dump()
 
 
 class NetworkConfig(_Strict):
@@ -112,9 +141,24 @@ class EMAConfig(_Strict):
 
 
 class SamplerConfig(_Strict):
-    name: Literal["posterior", "sde", "ode", "ddim", "dpm2m"] = "posterior"
+    #: a name of ``irsde.samplers.SAMPLERS``
+    name: str = DEFAULT_SAMPLER
     steps: int | None = Field(None, ge=1)
-    spacing: Literal["uniform", "quadratic", "sigma"] = "uniform"
+    #: a name of ``irsde.sde.SPACINGS``
+    spacing: str = DEFAULT_SPACING
+
+    @field_validator("name")
+    @classmethod
+    def _registered_sampler(cls, v: str) -> str:
+        get_sampler(v)  # ValueError listing the registered names
+        return v
+
+    @field_validator("spacing")
+    @classmethod
+    def _known_spacing(cls, v: str) -> str:
+        if v not in SPACINGS:
+            raise ValueError(f"unknown spacing {v!r}; choose one of {', '.join(SPACINGS)}")
+        return v
 
 
 class TrainLoopConfig(_Strict):
@@ -167,8 +211,25 @@ class TrainConfig(_Strict):
         if isinstance(self.task, list):
             if "paired" in (self.data.train.type, getattr(self.data.val, "type", None)):
                 raise ValueError("several tasks need synthetic training and validation data")
-            if self.sde is None and len({str(TASKS[t].sde) for t in self.task}) > 1:
+            if self.sde is None and len({str(sde_spec(TASKS[t].sde)) for t in self.task}) > 1:
                 raise ValueError("these tasks have different reference SDEs: set 'sde'")
+        return self
+
+    @model_validator(mode="after")
+    def _samplers_run_on_the_sde(self) -> TrainConfig:
+        sde = build_sde(self.sde_settings())
+        for where, sampler in (
+            ("sampler", self.sampler),
+            ("train.val_sampler", self.train.val_sampler),
+        ):
+            if not get_sampler(sampler.name).supports(sde):
+                raise ValueError(
+                    f"{where}: the {sampler.name} sampler cannot run on the {sde.type} SDE"
+                )
+            try:
+                sde.timesteps(sampler.steps, sampler.spacing)
+            except ValueError as err:
+                raise ValueError(f"{where}.steps: {err}") from None
         return self
 
     @model_validator(mode="after")
@@ -184,19 +245,28 @@ class TrainConfig(_Strict):
         return self
 
     def sde_settings(self) -> dict[str, Any]:
-        """Settings for ``IRSDE(**...)``: explicit, else the task's reference defaults."""
+        """The SDE's spec for ``irsde.sde.build_sde`` (with its ``type``): explicit, else
+        the task's reference settings."""
+        if self.sde is not None:
+            return self.sde.spec()
         first = self.task if isinstance(self.task, str) else self.task[0]
-        return self.sde.model_dump() if self.sde else dict(TASKS[first].sde)
+        return sde_spec(TASKS[first].sde)
 
 
 def _format_error(path: str, err: ValidationError) -> str:
+    """``PATH: KEY: problem``; a check across keys names its keys in its message."""
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    msg = first["msg"]
+    loc = ".".join(str(p) for p in first["loc"])
+    cause = first.get("ctx", {}).get("error")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
+    elif first["type"] == "value_error" and cause is not None:  # a validator's own words
+        msg = str(cause)
+    else:
+        msg = first["msg"][0].lower() + first["msg"][1:]
+        loc = loc or "(top level)"
     more = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
-    return f"{path}: {loc}: {msg[0].lower() + msg[1:]}{more}"
+    return f"{path}: {loc + ': ' if loc else ''}{msg}{more}"
 
 
 def _resolve_paths(cfg: TrainConfig, base: Path) -> TrainConfig:

@@ -22,6 +22,8 @@ CSV_FIELDS = (
     "steps_per_s",
     "val_psnr",
     "val_ssim",
+    #: PSNR-Y, 4-pixel border (irsde.metrics.psnr_y): chooses best.safetensors
+    "val_psnr_y",
 )
 
 
@@ -108,12 +110,12 @@ def plot_curves(csv_path: Path, out_png: Path) -> Path | None:
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for ax, key, title in zip(
         axes,
-        ("loss", "lr", "val_psnr"),
-        ("training loss", "learning rate", "validation PSNR (dB)"),
+        ("loss", "lr", "val_psnr_y"),
+        ("training loss", "learning rate", "validation PSNR-Y (dB)"),
         strict=True,
     ):
         xs, ys = series(key)
-        ax.plot(xs, ys, marker="o" if key == "val_psnr" else None, markersize=3)
+        ax.plot(xs, ys, marker="o" if key == "val_psnr_y" else None, markersize=3)
         ax.set_title(title)
         ax.set_xlabel("step")
         if key == "loss" and ys and min(ys) > 0:

@@ -105,9 +105,21 @@ function describeModel(m) {
   return `${m.task || "no task"} · ${m.arch} · ${params} parameters · T = ${m.T}`;
 }
 
+function samplerOptions(names) {
+  const about = (state.config && state.config.sampler_descriptions) || {};
+  return names.map((name) => {
+    const opt = document.createElement("option");
+    opt.value = name;
+    opt.textContent = name;
+    if (about[name]) opt.title = about[name];
+    return opt;
+  });
+}
+
 function onModelChange() {
   const m = state.models.find((x) => x.name === $("model").value);
   if (!m) return;
+  $("sampler").replaceChildren(...samplerOptions(m.samplers));
   $("sampler").value = m.sampler;
   $("steps").max = m.max_steps;
   $("steps").value = m.steps;

@@ -5,13 +5,15 @@ JSON API (every error is ``{"error": "one readable line"}`` with a 4xx/5xx statu
     GET    /                          the page
     GET    /static/{app.js|style.css|favicon.svg}
     GET    /api/config                limits: max_upload_bytes, max_pixels, max_steps,
-                                      max_samples, samplers, version
-    GET    /api/models                [{name, task, arch, params, T, sampler, steps,
-                                        max_steps, scale, embedded}, ...]
+                                      max_samples, samplers (registered names),
+                                      sampler_descriptions {name: text}, version
+    GET    /api/models                [{name, task, arch, params, T, sampler, samplers,
+                                        steps, max_steps, scale, embedded}, ...]
+                                      (samplers: those that run on the model's SDE)
     GET    /api/examples              [{name, width, height, url}, ...]
     GET    /api/examples/{name}       a bundled example image (astronaut.png, ...)
     POST   /api/restore               multipart form: image=<file> or example=<name>,
-                                      model, sampler (posterior|sde|ode|ddim|dpm2m), steps, seed,
+                                      model, sampler (one of the model's samplers), steps, seed,
                                       samples, degrade (1: degrade the image for the
                                       model's task first) -> 202 {id, status_url, ...}
                                       413 too large, 400 invalid, 503 queue full
@@ -165,11 +167,10 @@ def parse_request(state: DemoState, fields: dict[str, str]) -> dict[str, Any]:
     if name not in models:
         raise ApiError(400, f"unknown model {name[:40]!r}; choose one of {', '.join(models)}")
     info = models[name]
-    sampler = fields.get("sampler") or (info.sampler or {}).get("name") or "posterior"
-    if sampler not in SAMPLERS:
-        raise ApiError(
-            400, f"unknown sampler {sampler[:20]!r}; choose one of {', '.join(SAMPLERS)}"
-        )
+    sampler = fields.get("sampler") or info.default_sampler
+    if sampler not in info.samplers:
+        what = "unknown sampler" if sampler not in SAMPLERS else "a sampler this model cannot run:"
+        raise ApiError(400, f"{what} {sampler[:20]!r}; choose one of {', '.join(info.samplers)}")
     top = min(info.T, s.max_steps)
     return {
         "model": name,
@@ -269,6 +270,7 @@ def _add_api_routes(app: FastAPI, state: DemoState) -> None:
             "max_steps": s.max_steps,
             "max_samples": s.max_samples,
             "samplers": list(SAMPLERS),
+            "sampler_descriptions": {n: s.description for n, s in SAMPLERS.items()},
         }
 
     @app.get("/api/models")
@@ -377,8 +379,8 @@ def _enqueue(state: DemoState, form: Any) -> Any:
             if example not in state.examples:
                 raise ApiError(400, f"no example called {example[:40]!r}")
             source, owned, name = state.examples[example], False, safe_name(example)
-            if params["degrade"] and info.task == "sr4":
-                scale = 1  # the example is shrunk x4 first
+            if params["degrade"]:
+                scale = 1  # a scaling task's example is shrunk first
         else:
             raise ApiError(400, "no image: send a file in field 'image' or an example name")
         try:

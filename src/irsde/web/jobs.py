@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import IrsdeError, UsageError
+from ..samplers import DEFAULT_SAMPLER, SAMPLERS, supported
 from ..tasks import get_task
 
 log = logging.getLogger(__name__)
@@ -46,13 +47,19 @@ class ModelInfo:
     sampler: dict[str, Any] | None
     params: int
     embedded: bool = False
+    #: the registered samplers that run on this model's SDE
+    samplers: tuple[str, ...] = tuple(SAMPLERS)
+
+    @property
+    def default_sampler(self) -> str:
+        """The model's stored sampler, else the toolkit's default."""
+        return (self.sampler or {}).get("name") or DEFAULT_SAMPLER
 
     def default_steps(self, max_steps: int) -> int:
         rec = (self.sampler or {}).get("steps")
         return int(min(rec or min(self.T, 50), self.T, max_steps))
 
     def as_json(self, max_steps: int) -> dict[str, Any]:
-        rec = self.sampler or {}
         return {
             "name": self.name,
             "task": self.task,
@@ -60,7 +67,8 @@ class ModelInfo:
             "params": self.params,
             "T": self.T,
             "embedded": self.embedded,
-            "sampler": rec.get("name") or "posterior",
+            "sampler": self.default_sampler,
+            "samplers": list(self.samplers),
             "steps": self.default_steps(max_steps),
             "max_steps": min(self.T, max_steps),
             "scale": get_task(self.task).scale if self.task else 1,
@@ -85,15 +93,15 @@ class ModelRegistry:
         device: str = "auto",
     ) -> ModelRegistry:
         """Embedded models, then ``dirs``' ``*.safetensors``, then ``paths`` (validated)."""
-        from ..weights import WEIGHTS_DIR
+        from ..weights import available_models
 
         found: list[tuple[Path, bool]] = []
         if include_embedded:
-            found += [(p, True) for p in sorted(WEIGHTS_DIR.glob("*.safetensors"))]
+            found += [(e.path, True) for e in available_models()]
         for d in dirs:
             if not Path(d).is_dir():
                 raise UsageError(f"{d}: no such model folder")
-            found += [(p, False) for p in sorted(Path(d).glob("*.safetensors"))]
+            found += [(e.path, False) for e in available_models(Path(d))]
         found += [(Path(p), False) for p in paths]
         infos: list[ModelInfo] = []
         for path, embedded in found:
@@ -145,6 +153,7 @@ def read_model_info(path: Path, name: str, embedded: bool = False) -> ModelInfo:
         sampler=config.get("sampler"),
         params=int(params),
         embedded=embedded,
+        samplers=tuple(supported(sde)),
     )
 
 

@@ -7,13 +7,12 @@ measured metrics. Nothing is ever downloaded.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import ModelLoadError, UsageError
 
 WEIGHTS_DIR = Path(__file__).parent
 
@@ -35,21 +34,30 @@ class ModelEntry:
 
 
 def _read_entry(path: Path) -> ModelEntry:
+    """The listing of a model file; its metadata checked (:class:`ModelLoadError`)."""
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        meta = json.loads((f.metadata() or {}).get("irsde", "{}"))
-        params = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118
-    prov = meta.get("provenance") or {}
+    from ..modelconfig import ModelConfig
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get("irsde")
+            params = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118
+    except Exception as err:  # safetensors raises its own error type and OSError
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelLoadError(
+            f"cannot read {path}: not a valid safetensors file ({reason})"
+        ) from None
+    cfg = None if raw is None else ModelConfig.from_metadata(raw, path)
     return ModelEntry(
         name=path.stem,
-        task=meta.get("task") or path.stem,
+        task=(cfg and cfg.task) or path.stem,
         path=path,
         size_bytes=path.stat().st_size,
-        arch=meta.get("arch", "?"),
+        arch=cfg.arch if cfg else "?",
         params=params,
-        sampler=meta.get("sampler"),
-        metrics=prov.get("metrics") or {},
+        sampler=cfg.sampler if cfg else None,
+        metrics=(cfg.provenance.get("metrics") if cfg else None) or {},
     )
 
 

@@ -1,0 +1,180 @@
+"""The batch file loop of ``irsde restore``: read, group, restore, write, report.
+
+Unusable inputs are reported as ``"failed"`` and the rest still run; existing outputs
+are ``"skipped"`` unless overwriting. Small images (one tile) of equal size go through
+the network together.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import InputError
+from ..io import ImageData, OutputExistsError, load_image, save_image
+from .uncertainty import colorize
+
+if TYPE_CHECKING:
+    from .restorer import Restorer, StepCallback
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RestoreResult:
+    """What happened to one input file."""
+
+    input: Path
+    output: Path | None = None
+    status: str = "ok"  # "ok", "skipped" or "failed"
+    message: str = ""
+    std_map: Path | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class _Item:
+    path: Path
+    out: Path
+    std_out: Path | None
+    data: ImageData
+    mask: np.ndarray | None = None
+    started: float = field(default_factory=time.perf_counter)
+
+
+def load_mask(path: str | os.PathLike) -> np.ndarray:
+    """Read a mask image file (white = missing) as an ``H x W`` bool array."""
+    data = load_image(path)
+    return data.pixels.mean(axis=2) > 0.5
+
+
+def output_paths(
+    path: Path, out_dir: Path, ext: str | None = None, samples: int = 1
+) -> tuple[Path, Path | None]:
+    """Where the result of ``path`` goes (and its std map when ``samples > 1``)."""
+    out = out_dir / (path.stem + ext if ext else path.name)
+    std = out.with_name(f"{out.stem}_std.png") if samples > 1 else None
+    return out, std
+
+
+def restore_files(
+    restorer: Restorer,
+    inputs: Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    overwrite: bool = False,
+    *,
+    mask: str | os.PathLike | dict[str, Path] | None = None,
+    ext: str | None = None,
+    callback: StepCallback | None = None,
+    on_result: Callable[[RestoreResult], None] | None = None,
+) -> list[RestoreResult]:
+    """Restore files into ``out_dir`` under their own names; one result per input, in
+    input order. ``mask``: one mask file for all inputs, or a dict from input stem to
+    mask file. ``ext``: output extension (e.g. ``.png``)."""
+    out_dir = Path(out_dir)
+    results: list[RestoreResult] = []
+    pending: dict[tuple[int, int], list[_Item]] = {}
+
+    def report(res: RestoreResult) -> None:
+        results.append(res)
+        if on_result is not None:
+            on_result(res)
+
+    def flush(key: tuple[int, int]) -> None:
+        items = pending.pop(key, [])
+        if items:
+            _process(restorer, items, overwrite, callback, report)
+
+    paths = [Path(p) for p in inputs]
+    masks = _MaskSource(mask)
+    for path in paths:
+        out, std_out = output_paths(path, out_dir, ext, restorer.samples)
+        if not overwrite and out.exists():
+            report(RestoreResult(path, out, "skipped", f"{out} exists (use --overwrite)"))
+            continue
+        try:
+            item = _read(path, out, std_out, masks)
+        except InputError as err:
+            report(RestoreResult(path, None, "failed", str(err)))
+            continue
+        key = (item.data.height, item.data.width)
+        tile = restorer.tiler.tile
+        if tile and max(key) * restorer.scale > tile:
+            _process(restorer, [item], overwrite, callback, report)  # large: alone, tiled
+            continue
+        pending.setdefault(key, []).append(item)
+        if len(pending[key]) >= restorer.image_batch:
+            flush(key)
+    for key in list(pending):
+        flush(key)
+    order = {p: i for i, p in enumerate(paths)}
+    results.sort(key=lambda r: order.get(r.input, 0))
+    return results
+
+
+class _MaskSource:
+    """The mask of each input: none, one shared file (read once), or one file per stem."""
+
+    def __init__(self, mask: str | os.PathLike | dict[str, Path] | None) -> None:
+        self.mask = mask
+        self.shared: np.ndarray | None = None
+
+    def get(self, path: Path) -> np.ndarray | None:
+        if isinstance(self.mask, dict):
+            return load_mask(self.mask[path.stem]) if path.stem in self.mask else None
+        if self.mask is not None and self.shared is None:
+            self.shared = load_mask(self.mask)
+        return self.shared
+
+
+def _read(path: Path, out: Path, std_out: Path | None, masks: _MaskSource) -> _Item:
+    data = load_image(path)
+    m = masks.get(path)
+    if m is not None and m.shape != (data.height, data.width):
+        raise InputError(
+            f"{path}: mask size {m.shape[1]}x{m.shape[0]} does not match "
+            f"the image size {data.width}x{data.height}"
+        )
+    return _Item(path, out, std_out, data, m)
+
+
+def _process(
+    restorer: Restorer,
+    items: list[_Item],
+    overwrite: bool,
+    callback: StepCallback | None,
+    report: Callable[[RestoreResult], None],
+) -> None:
+    names = [it.path.name for it in items]
+    cb = None
+    if callback is not None:
+        cb = lambda info: callback({**info, "names": names})  # noqa: E731
+    try:
+        outs = restorer.restore_rgb([it.data.rgb() for it in items], [it.mask for it in items], cb)
+    except InputError as err:
+        for it in items:
+            report(RestoreResult(it.path, None, "failed", f"{it.path}: {err}"))
+        return
+    for it, (res, std) in zip(items, outs, strict=True):
+        report(_write(it, res, std, overwrite))
+
+
+def _write(it: _Item, res: np.ndarray, std: np.ndarray | None, overwrite: bool) -> RestoreResult:
+    try:
+        save_image(it.out, it.data.with_pixels(res), overwrite=overwrite)
+        if std is not None and it.std_out is not None:
+            save_image(it.std_out, colorize(std), overwrite=overwrite)
+            log.debug("%s: std max %.4g", it.std_out, float(std.max(initial=0)))
+    except OutputExistsError as err:
+        return RestoreResult(it.path, it.out, "skipped", str(err))
+    except (OSError, ValueError) as err:
+        return RestoreResult(it.path, None, "failed", f"{it.out}: cannot write ({err})")
+    secs = time.perf_counter() - it.started
+    return RestoreResult(it.path, it.out, "ok", "", it.std_out, secs)
