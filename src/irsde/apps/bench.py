@@ -40,7 +40,7 @@ from ..sde import DEFAULT_SPACING
 
 NFES: tuple[int, ...] = (1, 2, 3, 5, 10, 20, 50, 100)
 #: the sampler of the T-step reference timing and quality (the reference loop)
-REFERENCE_SAMPLER = "posterior"
+REFERENCE_SAMPLER = DEFAULT_SAMPLER  # the reference loop at steps = T
 #: the samplers measured unless told otherwise (any of ``irsde.samplers.SAMPLERS``)
 CURVE_SAMPLERS: tuple[str, ...] = (REFERENCE_SAMPLER, "ode", "sde")
 #: the tolerance used to call a few-step setting "as good as the reference"
