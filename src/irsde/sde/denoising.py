@@ -165,9 +165,19 @@ class DenoisingSDE(IRSDE):
     def posterior_transition(
         self, t: Timestep, s: Timestep | None = None, like: Tensor | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """``x_s = x_t - (1 - k) sigma_bar_t noise + std z`` (``k_x = 1``: ``mu`` cancels)."""
+        """``x_s = x_t - (1 - k) sigma_bar_t noise + std z`` (``k_x = 1``: ``mu`` cancels).
+
+        Computed in float64 and cast to ``like``'s dtype and device, as for IR-SDE.
+        """
         ref = self.thetas if like is None else like
-        A, B, C = self._posterior_coefs(t, s, ref)
+        ref64 = torch.empty((1,) * ref.ndim, dtype=torch.float64)
+        t64 = t.cpu() if isinstance(t, Tensor) else t
+        s64 = s.cpu() if isinstance(s, Tensor) else s
+        A, B, C = self._posterior_coefs(t64, s64, ref64)
         k = A * (1 - C**2) / (1 - B**2)
-        k_noise = (1 - k) * self._at("sigma_bars", t, ref)
-        return torch.ones_like(k), k_noise, self._std_from_coefs(A, B, C)
+        k_noise = (1 - k) * self._at("sigma_bars", t64, ref64)
+        out_dtype = ref.dtype if ref.is_floating_point() else self.thetas.dtype
+        return tuple(
+            v.to(device=ref.device, dtype=out_dtype)
+            for v in (torch.ones_like(k), k_noise, self._std_from_coefs(A, B, C))
+        )
