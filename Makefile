@@ -39,6 +39,7 @@ train-embedded: dev
 	$(PIP) install -q -e ".[train-data]"
 	test -d datasets/skimage-train || $(BIN)/python scripts/prepare_training_photos.py datasets/skimage-train
 	test -d datasets/more-photos || $(BIN)/python scripts/prepare_training_photos.py --more datasets/more-photos
+	test -d datasets/debian-photos || $(BIN)/python scripts/prepare_training_photos.py --debian datasets/debian-photos
 	$(BIN)/python scripts/train_embedded.py $(TASK)
 
 test: dev

@@ -18,6 +18,7 @@ Prints a summary and writes it as JSON; exits 1 when any check fails.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import io
 import json
@@ -25,11 +26,13 @@ import os
 import random
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,6 +224,7 @@ class Client:
         self.url, self.args = url, args
         self.rng = random.Random(seed)
         self.retries = 0
+        self._samplers: list[str] | None = None
 
     def post(self, body: bytes, ctype: str, chunked: bool = False) -> tuple[int, dict, bytes]:
         """POST /api/restore, retrying while the server says it is busy (503)."""
@@ -248,14 +252,22 @@ class Client:
             time.sleep(0.05)
         return {"state": "timeout"}
 
+    def samplers(self) -> list[str]:
+        """The default sampler and every sampler the served model can run (its SDE's)."""
+        from irsde.samplers import DEFAULT_SAMPLER
+
+        if self._samplers is None:
+            status, _, data = request("GET", self.url + "/api/models")
+            runnable = json.loads(data)[0]["samplers"] if status == 200 else []
+            self._samplers = [DEFAULT_SAMPLER, *runnable]
+        return self._samplers
+
     def good(self) -> str:
         """'' when a valid request is restored and its PNG has the right size."""
         img, w, h, name = random_image(self.rng)
         fields = {"model": "tiny", "steps": str(self.rng.randint(1, 3)), "seed": "7"}
         fields["samples"] = "2" if self.rng.random() < 0.2 else "1"
-        from irsde.samplers import DEFAULT_SAMPLER, SAMPLERS
-
-        fields["sampler"] = self.rng.choice([DEFAULT_SAMPLER, *SAMPLERS])
+        fields["sampler"] = self.rng.choice(self.samplers())
         body, ctype = encode_multipart(fields, (name, img))
         status, _, data = self.post(body, ctype)
         if status != 202:
@@ -382,6 +394,109 @@ def stop_server(server: Server, timeout: float = 30.0) -> int | None:
         return None
 
 
+# ---------------------------------------------------------------------------- attacks
+def _zeros_deflated(n: int) -> bytes:
+    enc = zlib.compressobj(9)
+    parts = [enc.compress(bytes(1 << 20)) for _ in range(n >> 20)]
+    return b"".join([*parts, enc.flush()])
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def bomb_uploads(inflated: int) -> dict[str, bytes]:
+    """Tiny files whose compressed data inflates to ``inflated`` bytes: a 1x1 16-bit PNG
+    (image data), a 2x2 16-bit PNG (colour profile) and a 1x1 16-bit zlib TIFF (strip)."""
+    zeros = _zeros_deflated(inflated)
+    sig = b"\x89PNG\r\n\x1a\n"
+    ihdr = _chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 16, 2, 0, 0, 0))
+    ihdr2 = _chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 16, 2, 0, 0, 0))
+    end = _chunk(b"IEND", b"")
+    png = sig + ihdr + _chunk(b"IDAT", zeros) + end
+    icc = sig + ihdr2 + _chunk(b"iCCP", b"p\x00\x00" + zeros)
+    icc += _chunk(b"IDAT", zlib.compress(bytes(2 * 13))) + end
+    tags = [(256, 3, 1), (257, 3, 1), (258, 3, 16), (259, 3, 8), (262, 3, 1), (273, 4, 8),
+            (277, 3, 1), (278, 3, 1), (279, 4, len(zeros))]  # fmt: skip
+    ifd = struct.pack("<H", len(tags))
+    for tag, typ, value in tags:
+        ifd += struct.pack(
+            "<HHIHH" if typ == 3 else "<HHII", tag, typ, 1, value, *([0] * (typ == 3))
+        )
+    tif = b"II*\x00" + struct.pack("<I", 8 + len(zeros)) + zeros + ifd + struct.pack("<I", 0)
+    return {"bomb16.png": png, "icc_bomb16.png": icc, "bomb_zlib.tif": tif}
+
+
+def _stalled_upload(url: str) -> socket.socket:
+    """A connection that sends an upload's head and 300 bytes of its body, then waits."""
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=120)
+    body, ctype = encode_multipart({}, ("a.png", b"\x00" * 100_000))
+    head = (
+        f"POST /api/restore HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: {ctype}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    sock.sendall(head.encode() + body[:300])
+    return sock
+
+
+def run_attacks(url: str, monitor: RssMonitor, args: argparse.Namespace) -> dict:
+    """Bomb uploads (RSS peak above the start) and stalled uploads holding every slot
+    (how long until each is dropped, and whether others are served meanwhile)."""
+    out: dict = {"bombs": {}}
+    rng = random.Random(args.seed)
+    for name, data in bomb_uploads(args.bomb_mib << 20).items():
+        before = monitor.peak()
+        t0 = time.monotonic()
+        status, _, body = _post(url, (name, data))
+        answer = json.loads(body)
+        if status == 202:
+            answer = wait_job(url, answer["id"], args.request_timeout)
+        time.sleep(0.3)
+        out["bombs"][name] = {
+            "upload_bytes": len(data),
+            "status": status,
+            "state": answer.get("state"),
+            "error": answer.get("error"),
+            "rss_rise_mb": round(max(0.0, monitor.peak(since=t0) - before), 1),
+        }
+    stalled = [_stalled_upload(url) for _ in range(args.stalled)]
+    t0 = time.monotonic()
+    time.sleep(0.5)
+    good, *_ = random_image(rng)
+    during = _post(url, ("a.png", good))
+    dropped = []
+    for sock in stalled:
+        with contextlib.suppress(OSError):
+            first = sock.recv(200)
+            dropped.append((round(time.monotonic() - t0, 2), first.split(b"\r\n")[0].decode()))
+        sock.close()
+    after = _post(url, ("a.png", good))
+    out["stalled"] = {
+        "connections": args.stalled,
+        "status_while_stalled": during[0],
+        "dropped_after_s": [d[0] for d in dropped],
+        "answers": sorted({d[1] for d in dropped}),
+        "status_after": after[0],
+    }
+    return out
+
+
+def _post(url: str, file: tuple[str, bytes]) -> tuple[int, dict[str, str], bytes]:
+    body, ctype = encode_multipart({"steps": "1"}, file)
+    return request("POST", url + "/api/restore", body, {"Content-Type": ctype})
+
+
+def wait_job(url: str, job_id: str, timeout: float) -> dict:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        job = json.loads(request("GET", f"{url}/api/jobs/{job_id}")[2])
+        if job["state"] not in ("queued", "running"):
+            return job
+        time.sleep(0.05)
+    return {"state": "timeout"}
+
+
 def run(args: argparse.Namespace) -> dict:
     """Start the server, send the load, check and summarize."""
     with tempfile.TemporaryDirectory(prefix="irsde-load-") as work_dir:
@@ -396,6 +511,8 @@ def run(args: argparse.Namespace) -> dict:
         try:
             summary = run_load(server.url, args)
             mid = t0 + (time.monotonic() - t0) / 2
+            if args.attacks:
+                summary["attacks"] = run_attacks(server.url, monitor, args)
             time.sleep(0.5)  # let interrupted uploads be noticed
             health = json.loads(request("GET", server.url + "/api/health")[2])
             alive = server.proc.poll() is None
@@ -432,6 +549,15 @@ def run(args: argparse.Namespace) -> dict:
         and summary["uploads_left_after_exit"] == 0
         and summary["upload_dirs_left_after_exit"] == 0,
     }
+    if "attacks" in summary:
+        att = summary["attacks"]
+        summary["checks"]["bombs_refused_in_bounded_memory"] = all(
+            b["state"] == "error" or 400 <= b["status"] < 500 for b in att["bombs"].values()
+        ) and all(b["rss_rise_mb"] <= args.bomb_rss_mb for b in att["bombs"].values())
+        summary["checks"]["stalled_uploads_dropped"] = (
+            att["stalled"]["status_after"] == 202
+            and len(att["stalled"]["dropped_after_s"]) == args.stalled
+        )
     summary["ok"] = all(summary["checks"].values()) and summary["failures"] == 0
     return summary
 
@@ -451,6 +577,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--start-timeout", type=float, default=90.0)
     p.add_argument("--rss-growth-mb", type=float, default=150.0, help="allowed 2nd-half growth")
     p.add_argument("--rss-limit-mb", type=float, default=2000.0, help="allowed peak RSS")
+    p.add_argument("--attacks", action="store_true", help="then bomb and stalled uploads")
+    p.add_argument("--bomb-mib", type=int, default=300, help="what each bomb inflates to")
+    p.add_argument("--bomb-rss-mb", type=float, default=50.0, help="allowed RSS rise per bomb")
+    p.add_argument("--stalled", type=int, default=4, help="stalled upload connections")
     p.add_argument(
         "--json",
         type=lambda s: Path(s) if s else None,
@@ -473,6 +603,18 @@ def print_summary(s: dict) -> None:
         f"end {s['rss_end_mb']} MB; temp files left {s['temp_files_at_end']}, "
         f"after exit {s['uploads_left_after_exit']}; exit code {s['server_exit_code']}"
     )
+    for name, b in s.get("attacks", {}).get("bombs", {}).items():
+        print(
+            f"bomb {name} ({b['upload_bytes']} bytes): HTTP {b['status']}, job {b['state']}, "
+            f"server RSS rise {b['rss_rise_mb']} MB; {b['error']}"
+        )
+    if "attacks" in s:
+        st = s["attacks"]["stalled"]
+        print(
+            f"{st['connections']} stalled uploads: HTTP {st['status_while_stalled']} meanwhile, "
+            f"dropped after {st['dropped_after_s']} s ({', '.join(st['answers'])}), "
+            f"then HTTP {st['status_after']}"
+        )
     for msg in s["failure_examples"]:
         print(f"  failure: {msg}")
     bad = [k for k, v in s["checks"].items() if not v]

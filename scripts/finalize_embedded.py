@@ -80,14 +80,17 @@ def validation_pairs(
     return pairs
 
 
-def unseen_pairs(task: str, size: int = 256, seeds: int = 2) -> dict[str, list]:
-    """Centre crops of the never-trained-on photos, degraded ``seeds`` times per setting."""
+def unseen_pairs(
+    task: str, size: int = 256, seeds: int = 2, photos: Path | None = None
+) -> dict[str, list]:
+    """Centre crops of the never-trained-on photos (``photos``, default ``UNSEEN_DIR``),
+    degraded ``seeds`` times per setting."""
     settings = COMPARE_PARAMS.get(task, [{}])
     pairs: dict[str, list] = {}
     for params in settings:
         label = ",".join(f"{k}={v}" for k, v in params.items()) or "default"
         rng = np.random.default_rng(7)
-        for path in sorted(UNSEEN_DIR.glob("*.png")):
+        for path in sorted((photos or UNSEEN_DIR).glob("*.png")):
             gt = centre_crop(read_image(path), size)
             for _ in range(seeds):
                 pairs.setdefault(label, []).append((gt, synthesize(gt, task, rng, **params)))
@@ -104,18 +107,21 @@ def baseline_score(task: str, method: str, pairs) -> float:
     return float(np.mean(values))
 
 
-def compare(task: str, runs: list[Path], ensemble: int, baselines: list[str]) -> None:
+def compare(
+    task: str, runs: list[Path], ensemble: int, baselines: list[str], photos: Path | None = None
+) -> None:
     """PSNR-Y (crop 4) of each run's final model, the shipped one and classical
     ``baselines`` on the never-trained-on photos."""
-    if not any(UNSEEN_DIR.glob("*.png")):
-        raise SystemExit(f"no photos in {UNSEEN_DIR}: run prepare_training_photos.py --validation")
-    pairs = unseen_pairs(task)
+    photos = photos or UNSEEN_DIR
+    if not any(photos.glob("*.png")):
+        raise SystemExit(f"no photos in {photos}: run prepare_training_photos.py --validation")
+    pairs = unseen_pairs(task, photos=photos)
     # a run folder stands for its final model; a model file (a running run's
     # best.safetensors, say) for itself
     models = [weights_path(task)] + [
         run if run.is_file() else run / "final.safetensors" for run in runs
     ]
-    print(f"{task}: posterior 1 NFE x{ensemble}, PSNR-Y crop 4 on {UNSEEN_DIR.name} crops")
+    print(f"{task}: posterior 1 NFE x{ensemble}, PSNR-Y crop 4 on {photos.name} crops")
     print("model | " + " | ".join(pairs) + " | mean")
     for method in baselines:
         values = [baseline_score(task, method, p) for p in pairs.values()]
@@ -244,12 +250,33 @@ def run_chain(run: Path) -> list[Path]:
 
     chain = [run]
     while True:
+        if not (chain[0] / "config.yml").exists():  # a model file only (see export)
+            return chain
         cfg = yaml.safe_load((chain[0] / "config.yml").read_text())
         init = (cfg.get("network") or {}).get("init")
         if not init:
             return chain
         parent = Path(init).parent
         chain.insert(0, parent if parent.is_absolute() else (REPO / parent).resolve())
+
+
+def chain_summaries(task: str, chain: list[Path]) -> list[dict]:
+    """Training summaries of a run chain, oldest first. A first run that is only a model
+    file here (its folder holds no ``metrics.csv``: the shipped model copied there to
+    fine-tune from) brings its phases from the shipped model's provenance."""
+    known = [training_summary(r) | {"run": r.name} for r in chain if (r / "metrics.csv").exists()]
+    first = chain[0]
+    if (first / "metrics.csv").exists():
+        return known
+    shipped = load_model(weights_path(task)).irsde_config.get("provenance") or {}
+    earlier = shipped.get("training_phases") or []
+    names = [p.get("run") for p in earlier]
+    if first.name not in names:
+        raise SystemExit(
+            f"error: {first}: no training log, and the shipped {task} model was not trained "
+            f"in a run of that name ({', '.join(map(str, names)) or 'none recorded'})"
+        )
+    return earlier[: names.index(first.name) + 1] + known
 
 
 def phase_config(task: str, run_name: str) -> str:
@@ -271,7 +298,7 @@ def export(task: str, run: Path, sampler_arg: str | None) -> None:
         sampler, table = choose_sampler(net, task, build_sde(cfg["sde"]))
     print(f"{task}: default sampler {sampler}")
     provenance = dict(cfg.get("provenance") or {})
-    phases = [training_summary(r) | {"run": r.name} for r in run_chain(run)]
+    phases = chain_summaries(task, run_chain(run))
     provenance |= {
         "sampler_selection": table,
         "validation_photos": list(VAL_PHOTOS) if table else [],
@@ -504,6 +531,34 @@ def verdict(metrics: dict) -> str:
     return text
 
 
+def reference_note(metrics: dict) -> str:
+    """Where a method told the true sigma or kernel is the best classical one: how far
+    the (blind) model is from it, an upper reference, and how far ahead of the best
+    blind method, the fair comparison."""
+    parts = []
+    for deg, d in (metrics.get("by_degradation") or {}).items():
+        best, blind = d.get("best_classical"), d.get("best_blind")
+        if best not in NON_BLIND or blind is None:
+            continue
+        if d["best_classical_psnr_y"] <= d["best_blind_psnr_y"]:  # no better for knowing
+            continue
+        gap = d["model"]["psnr_y"] - d["best_classical_psnr_y"]
+        text = (
+            f"{deg}: {abs(gap):.2f} dB {'behind' if gap < 0 else 'ahead of'} {baseline_label(best)}"
+        )
+        lead = d["model"]["psnr_y"] - d["best_blind_psnr_y"]
+        side = "ahead of" if lead >= 0 else "behind"
+        text += f", {abs(lead):.2f} dB {side} the best blind method ({baseline_label(blind)})"
+        parts.append(text)
+    if not parts:
+        return ""
+    return (
+        "Methods told the true sigma or kernel (which a user does not know) are an upper "
+        "reference, not the baseline. The model against that reference and against the "
+        "best blind method: " + "; ".join(parts) + "."
+    )
+
+
 def retrain_line(task: str, phases: list[dict]) -> str:
     train = "; ".join(
         f"`irsde train {phase_config(task, p.get('run', ''))} --out runs/{p.get('run')}`"
@@ -551,13 +606,15 @@ def data_lines(task: str, phases: list[dict]) -> list[str]:
     lines = []
     for i, p in enumerate(phases):
         cfg_file = REPO / "runs" / p.get("run", "") / "config.yml"
-        if not cfg_file.exists():
+        if not cfg_file.exists():  # the run is not here: the phase's config in the repo
+            cfg_file = REPO / phase_config(task, p.get("run", ""))
+        if not cfg_file.is_file():
             continue
         cfg = yaml.safe_load(cfg_file.read_text())
         train = cfg.get("data", {}).get("train", {})
         sources = train.get("source")
         sources = [sources] if isinstance(sources, str) else list(sources or [])
-        folders = [Path(s).name for s in sources if s != "deadleaves"]
+        folders = [str(s).split("datasets/")[-1] for s in sources if s != "deadleaves"]
         share = train.get("deadleaves_ratio") if "deadleaves" in sources and folders else None
         parts = [f"dead-leaves ({share:.0%})" if share is not None else "dead-leaves"]
         parts = (parts if "deadleaves" in sources else []) + [f"`{f}`" for f in folders]
@@ -623,6 +680,16 @@ def recipe_line(task: str, cfg: dict, phases: list[dict]) -> str:
     return text[0].upper() + text[1:] + f"; {common}."
 
 
+#: the Data paragraph's words on the Debian photos, for models trained on them
+DEBIAN_NOTE = (
+    " From the phase that lists it, `debian-photos/train-tiles`: 512px tiles of the halved"
+    " training part of 23 photographs from Debian's `plasma-workspace-wallpapers` and"
+    " `mate-backgrounds` (`--debian`; each listed by name with its licence, GPL-2+, in"
+    " `datasets/debian-photos/manifest.csv`); ColorfulCups, EveningGlow, Path, LadyBird and"
+    " RainDrops are held out (`heldout-crops/`: two 256px crops of each)."
+)
+
+
 def render_card(task: str, path: Path, cfg: dict, prov: dict, quality: dict) -> str:
     tr = prov.get("training", {})
     train_cfg = prov.get("config", {})
@@ -630,6 +697,7 @@ def render_card(task: str, path: Path, cfg: dict, prov: dict, quality: dict) -> 
     m = prov["metrics"]
     rows = [r for r in quality["rows"] if r["task"] == task]
     vals = tr.get("val_psnr") or []
+    data = data_lines(task, prov.get("training_phases") or [tr])
     lines = [
         f"# Embedded model `{task}`",
         "",
@@ -660,9 +728,11 @@ def render_card(task: str, path: Path, cfg: dict, prov: dict, quality: dict) -> 
         "inside packages, written by `scripts/prepare_training_photos.py`: `datasets/skimage-train`",
         "(12 scikit-image photos) and, from the phase that lists it, `datasets/more-photos`",
         "(`--more`: scikit-learn's china and flower, matplotlib's grace_hopper). The held-out",
-        "test photos (astronaut, coffee, chelsea/cat) are never used. Per phase:",
+        "test photos (astronaut, coffee, chelsea/cat) are never used."
+        + (DEBIAN_NOTE if any("debian-photos" in ln for ln in data) else ""),
+        "Per phase:",
         "",
-        *data_lines(task, prov.get("training_phases") or [tr]),
+        *data,
         "",
         "Degradations are synthesised on the fly by",
         f"`irsde.degrade.degrade_for_task('{task}', ...)` with its default random",
@@ -711,7 +781,9 @@ def render_card(task: str, path: Path, cfg: dict, prov: dict, quality: dict) -> 
         ],
         "",
         f"Mean PSNR-Y: model {m.get('psnr_y')} dB, best classical {m.get('baseline_psnr_y')} dB, "
-        f"best blind classical {m.get('blind_baseline_psnr_y')} dB. " + verdict(m),
+        f"best blind classical {m.get('blind_baseline_psnr_y')} dB. "
+        + verdict(m)
+        + (f" {reference_note(m)}" if reference_note(m) else ""),
         "",
         f"Command: `python benchmarks/quality.py {' '.join(quality.get('argv', []))}`",
         "",
@@ -739,11 +811,14 @@ def main() -> None:
         help="compare: candidate run folders (their final model) or model files",
     )
     ap.add_argument("--ensemble", type=int, default=1, help="compare: self-ensemble size")
+    ap.add_argument(
+        "--photos", type=Path, default=None, help="compare: another folder of unseen photos"
+    )
     ap.add_argument("--baselines", nargs="*", default=[], help="compare: classical methods")
     args = ap.parse_args()
     if args.stage == "compare":
         try:
-            compare(args.task, args.runs, args.ensemble, args.baselines)
+            compare(args.task, args.runs, args.ensemble, args.baselines, args.photos)
         except IrsdeError as e:  # an unknown method, a baseline that needs the kernel
             raise SystemExit(f"error: {e}") from None
         return

@@ -12,6 +12,7 @@ raise :class:`PermissionError` for the ``locked.png`` case instead (the path giv
 from __future__ import annotations
 
 import builtins
+import functools
 import os
 import struct
 import zlib
@@ -69,6 +70,69 @@ def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
         + _png_chunk(b"IDAT", idat)
         + _png_chunk(b"IEND", b"")
     )
+
+
+@functools.cache
+def zlib_zeros(n: int) -> bytes:
+    """A zlib stream of ``n`` zero bytes, compressed about 1000:1 (built in 1 MiB pieces)."""
+    enc = zlib.compressobj(9)
+    piece = bytes(1 << 20)
+    parts = [enc.compress(piece) for _ in range(n >> 20)]
+    parts.append(enc.compress(bytes(n & ((1 << 20) - 1))))
+    return b"".join([*parts, enc.flush()])
+
+
+def png16(arr: np.ndarray, extra: tuple[tuple[bytes, bytes], ...] = (), idat: bytes | None = None):
+    """A 16-bit PNG of ``arr`` (``H x W x C`` uint16), ``extra`` chunks after IHDR.
+
+    ``idat`` replaces the compressed image data (e.g. with a stream that inflates to far
+    more than the header promises).
+    """
+    h, w, c = arr.shape
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, {1: 0, 2: 4, 3: 2, 4: 6}[c], 0, 0, 0)
+    rows = np.zeros((h, 1 + 2 * c * w), np.uint8)
+    rows[:, 1:] = np.ascontiguousarray(arr, ">u2").view(np.uint8).reshape(h, -1)
+    body = idat if idat is not None else zlib.compress(rows.tobytes())
+    chunks = [_png_chunk(b"IHDR", ihdr), *(_png_chunk(k, v) for k, v in extra)]
+    chunks += [_png_chunk(b"IDAT", body), _png_chunk(b"IEND", b"")]
+    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
+
+
+def png16_bomb(inflated: int = 64 << 20) -> bytes:
+    """A 1x1 RGB 16-bit PNG whose image data inflates to ``inflated`` bytes."""
+    return png16(np.zeros((1, 1, 3), np.uint16), idat=zlib_zeros(inflated))
+
+
+def png16_icc_bomb(inflated: int = 64 << 20) -> bytes:
+    """A valid 2x2 16-bit PNG whose colour profile (iCCP) inflates to ``inflated`` bytes."""
+    icc = b"bomb\x00\x00" + zlib_zeros(inflated)
+    return png16(np.full((2, 2, 3), 1000, np.uint16), extra=((b"iCCP", icc),))
+
+
+def tiff_bomb(inflated: int = 64 << 20, compression: int = 8) -> bytes:
+    """A 1x1 16-bit gray TIFF whose one strip inflates to ``inflated`` bytes.
+
+    ``compression`` 8 is zlib (Adobe deflate), 32946 the old deflate code; the same
+    stream serves both.
+    """
+    strip = zlib_zeros(inflated)
+    tags = [  # (tag, type, count, value): SHORT = 3, LONG = 4
+        (256, 3, 1, 1),
+        (257, 3, 1, 1),
+        (258, 3, 1, 16),
+        (259, 3, 1, compression),
+        (262, 3, 1, 1),
+        (273, 4, 1, 8),  # strip right after the header
+        (277, 3, 1, 1),
+        (278, 3, 1, 1),
+        (279, 4, 1, len(strip)),
+    ]
+    ifd = struct.pack("<H", len(tags))
+    for tag, typ, count, value in tags:  # a SHORT sits left-justified in the 4-byte field
+        fields = (tag, typ, count, value, 0) if typ == 3 else (tag, typ, count, value)
+        ifd += struct.pack("<HHIHH" if typ == 3 else "<HHII", *fields)
+    ifd += struct.pack("<I", 0)
+    return b"II*\x00" + struct.pack("<I", 8 + len(strip)) + strip + ifd
 
 
 def _save(im: Image.Image, path: Path, fmt: str, **kw) -> None:
@@ -158,9 +222,49 @@ def make_corpus(folder: Path) -> dict[str, Case]:
     Image.fromarray(_rgb(12, 16, 15)).save(folder / LOCKED)
     bad(LOCKED, "permission denied")
 
+    # --- 16-bit PNG and TIFF: complete and bounded, or refused
+    rgba16 = np.random.default_rng(16).integers(0, 65536, (12, 16, 4), dtype=np.uint16)
+    (folder / "rgba16.png").write_bytes(png16(rgba16))
+    good("rgba16.png", (12, 16))
+    (folder / "bomb16.png").write_bytes(png16_bomb())
+    bad("bomb16.png", "decompression bomb")
+    (folder / "icc_bomb16.png").write_bytes(png16_icc_bomb())
+    bad("icc_bomb16.png", "decompression bomb")
+    frame = np.zeros((4, 4, 3), np.uint16)
+    actl = struct.pack(">II", 2, 0)
+    (folder / "apng16.png").write_bytes(png16(frame, extra=((b"acTL", actl),)))
+    bad("apng16.png", "animated or multi-page")
+    (folder / "bomb_zlib.tif").write_bytes(tiff_bomb())
+    bad("bomb_zlib.tif", "decompression bomb")
+    (folder / "bomb_deflate.tif").write_bytes(tiff_bomb(compression=32946))
+    bad("bomb_deflate.tif", "decompression bomb")
+    pages = folder / "pages.tif"
+    for i in range(3):
+        tifffile.imwrite(pages, rgba16[..., :3] // (i + 1), append=i > 0, photometric="rgb")
+    bad("pages.tif", "multi-page")
+
     stems = [c.stem for c in cases]
     assert len(set(stems)) == len(stems), "corpus stems must be distinct"
     return {c.name: c for c in cases}
+
+
+def bad_configs() -> dict[str, tuple[str, str]]:
+    """Training configs that must be refused: name -> (YAML text, message fragment)."""
+    base = "task: denoise\n"
+    return {
+        "seed_negative": (base + "seed: -5\n", "seed"),
+        "seed_huge": (base + f"seed: {10**23}\n", "seed"),
+        "batch_huge": (base + "data: {batch_size: 1000000}\n", "data.batch_size"),
+        "betas": (base + "optim: {betas: [2, -1]}\n", "optim.betas"),
+        "length_7TiB": (base + "data: {train: {length: 1000000000000}}\n", "data.train.length"),
+        "sigma_abc": (base + "data: {train: {params: {sigma: abc}}}\n", "data.train.params"),
+        "digits_5001": (base + "seed: " + "1" * 5001 + "\n", "digits"),
+        "deep_yaml": (base + "x: " + "[" * 20_000 + "]" * 20_000 + "\n", "nested too deeply"),
+        "enc_blocks": (base + "network: {params: {enc_blocks: [-1]}}\n", "enc_blocks"),
+        "width_odd": (base + "network: {params: {width: 3}}\n", "width"),
+        "max_sigma_inf": (base + "sde: {max_sigma: .inf}\n", "max_sigma"),
+        "T_huge": (base + "sde: {T: 1000000000}\n", "T must be"),
+    }
 
 
 def deny_reading(monkeypatch, *paths: Path) -> None:

@@ -7,17 +7,30 @@ partial files, no temp files, pre-existing outputs untouched (without --overwrit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from badinputs import LOCKED, Case, bad_cases, deny_reading, good_cases, make_corpus
+from badinputs import (
+    LOCKED,
+    Case,
+    bad_cases,
+    bad_configs,
+    deny_reading,
+    good_cases,
+    make_corpus,
+    png16,
+)
 from irsde.cli import main
 from irsde.data import PairedFolderDataset, SyntheticDataset
 from irsde.errors import InputError
@@ -91,6 +104,50 @@ def test_special_good_cases_decode_faithfully(corpus):
     np.testing.assert_array_equal(
         load_image(src / "link_to_good.png").pixels, load_image(src / "good.png").pixels
     )
+
+
+_PEAK = """
+import os, resource, sys
+from irsde.errors import InputError
+from irsde.io import load_image
+for path in sys.argv[1:]:
+    read, write = os.pipe()
+    if os.fork() == 0:  # a fresh peak (Linux starts a child's peak at its resident size)
+        rss = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        try:
+            data = load_image(path)
+            kept = data.pixels.nbytes + (0 if data.alpha is None else data.alpha.nbytes)
+        except InputError:
+            kept = 0
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        os.write(write, f"{max(0, peak - rss)} {kept}\\n".encode())
+        os._exit(0)
+    os.wait()
+    print(os.read(read, 100).decode(), end="")
+"""
+
+
+def peak_memory(*paths: Path) -> list[tuple[int, int]]:
+    """Per file: (peak bytes of decoding above the resident size before, decoded bytes)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-c", _PEAK, *map(str, paths)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
+    return [tuple(map(int, line.split())) for line in out.splitlines()]
+
+
+def test_bombs_and_deep_images_decode_in_bounded_memory(corpus, tmp_path):
+    """Every bomb of the corpus (64 MiB promised by nothing) costs a few MB, not 64 MiB,
+    and a 16-bit RGBA PNG peaks within 2.5x its decoded arrays (it was 8x: 137 B/pixel)."""
+    src, _ = corpus
+    bombs = ["bomb16.png", "icc_bomb16.png", "bomb_zlib.tif", "bomb_deflate.tif"]
+    side = 1000
+    rgba = np.random.default_rng(0).integers(0, 65536, (side, side, 4), dtype=np.uint16)
+    (tmp_path / "rgba16.png").write_bytes(png16(rgba))
+    *cost, (deep, kept) = peak_memory(*(src / b for b in bombs), tmp_path / "rgba16.png")
+    for name, (peak, _) in zip(bombs, cost, strict=True):
+        assert peak < 16 << 20, (name, peak)
+    assert kept == side * side * (3 * 4 + 2)
+    assert deep < 2.5 * kept, (deep, kept)
 
 
 # ------------------------------------------------------------------------ restore
@@ -283,6 +340,27 @@ def bad_model_files(folder: Path, good: Path) -> dict[str, tuple[Path, str]]:
     ints = {k: v.clone() for k, v in state.items()}
     ints["ending.bias"] = torch.zeros_like(ints["ending.bias"], dtype=torch.int64)
     out["int_weights"] = (with_meta("ints", {}, ints), "non-floating-point weights in ending.bias")
+
+    def with_config(name: str, change: dict | None = None, text: str | None = None) -> Path:
+        path = folder / f"{name}.safetensors"
+        raw = text or _json.dumps({**config, **(change or {})})
+        save_file(dict(state), path, metadata={"irsde": raw})
+        return path
+
+    sde = config["sde"]
+    huge_t = with_config("huge_T", {"sde": {**sde, "T": 10**9}})
+    out["huge_T"] = (huge_t, "T must be an integer in 1..100000")
+    inf = with_config("inf_sigma", text=_json.dumps({**config, "sde": {**sde, "max_sigma": 1e400}}))
+    out["inf_sigma"] = (inf, "Infinity is not a number JSON allows")
+    big = with_config("big_sigma", {"sde": {**sde, "max_sigma": 1e30}})
+    out["big_sigma"] = (big, "max_sigma must be in")
+    deep = _json.dumps(config)[:-1] + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    out["deep"] = (with_config("deep", text=deep), "nested too deeply")
+    out["provenance_str"] = (with_config("prov", {"provenance": "abc"}), "provenance")
+    out["task_dict"] = (with_config("task_dict", {"task": {"a": 1}}), "task")
+    out["task_int"] = (with_config("task_int", {"task": [1]}), "task")
+    steps = {"sampler": {**config["sampler"], "steps": "abc"}}
+    out["steps_abc"] = (with_config("steps_abc", steps), "steps must be a positive integer")
     data = good.read_bytes()
     for frac in (2, 10):
         cut = folder / f"cut{frac}.safetensors"
@@ -310,3 +388,70 @@ def test_bad_model_files_refused_by_every_cli_in_one_line(model_file, tmp_path, 
         assert fragment in err and str(path) in err, (kind, err)
         assert not out.exists(), kind  # nothing written
     assert not (tmp_path / "models" / "pwned").exists()  # the pickle never ran
+
+
+# ------------------------------------------------------------------------ training configs
+@pytest.mark.parametrize("name", sorted(bad_configs()))
+def test_bad_training_configs_are_one_line_exit_2(name, tmp_path, capsys):
+    text, fragment = bad_configs()[name]
+    path = tmp_path / f"{name}.yml"
+    path.write_text(text)
+    out = tmp_path / "run"
+    assert main(["train", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    assert str(path) in err and fragment in err, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("var", "value"), [("WORLD_SIZE", "abc"), ("RANK", "-1"), ("LOCAL_RANK", "x")]
+)
+def test_bad_torchrun_environment_is_one_line(var, value, monkeypatch):
+    from irsde.errors import ConfigError
+    from irsde.train.distributed import env_dist_info
+
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError, match=f"{var}={value!r}"):
+        env_dist_info()
+
+
+def test_bad_max_pixels_environment_is_one_line(corpus, monkeypatch, capsys, model_file, tmp_path):
+    src, _ = corpus
+    monkeypatch.setenv("IRSDE_MAX_PIXELS", "abc")
+    rc = main(
+        ["restore", str(src / "good.png"), "-o", str(tmp_path / "o"), "--model", str(model_file)]
+    )
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err and "IRSDE_MAX_PIXELS='abc'" in err, err
+
+
+# ------------------------------------------------------------------------ flags
+@pytest.mark.parametrize(
+    ("command", "flags", "fragment"),
+    [
+        ("restore", ["--seed", "99999999999999999999"], "--seed: must be in 0.."),
+        ("restore", ["--seed", "-1"], "--seed: must be in 0.."),
+        ("degrade", ["--seed", "-5"], "--seed: must be in 0.."),
+        ("restore", ["--device", "meta"], "cannot run on meta"),
+        ("restore", ["--device", "cuda:0"], "CUDA is not available"),
+        ("restore", ["--device", "mps"], "MPS is not available"),
+    ],
+)
+def test_bad_flags_are_one_line_usage_errors(
+    command, flags, fragment, model_file, tmp_path, capsys
+):
+    if "cuda" in flags[-1] and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    src = tmp_path / "in"
+    src.mkdir()
+    save_image(src / "a.png", np.zeros((12, 16, 3), np.uint8))
+    out = tmp_path / "out"
+    argv = [command, str(src), "-o", str(out), *flags]
+    argv += ["--model", str(model_file)] if command == "restore" else ["--task", "denoise"]
+    with pytest.raises(SystemExit) if "--seed" in flags else contextlib.nullcontext() as exited:
+        rc = main(argv)
+    rc = exited.value.code if exited else rc
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "Traceback" not in err and fragment in err.splitlines()[-1], err
+    assert not out.exists()

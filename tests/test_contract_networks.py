@@ -52,7 +52,13 @@ def arch(request) -> Architecture:
 
 def test_registry_entries_are_complete(arch):
     assert arch.keys and arch.tiny and arch.description
-    assert arch.conditional  # every registered network is called net(x_t, mu, t)
+    # every registered network is called net(x_t, mu, t); it reads mu iff conditional
+    net = tiny(arch)
+    g = torch.Generator().manual_seed(4)
+    x_t, mu = torch.rand(1, 3, 12, 12, generator=g), torch.rand(1, 3, 12, 12, generator=g)
+    with torch.inference_mode():
+        a, b = net(x_t, mu, 7), net(x_t, mu.flip(-1), 7)
+    assert ((a - b).abs().max() > 1e-4) == arch.is_conditional(net.arch_params)
 
 
 def test_builds_small_and_keeps_odd_sizes(arch):

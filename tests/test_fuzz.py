@@ -19,6 +19,7 @@ import os
 import shutil
 import struct
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +135,97 @@ def test_random_bytes_decode_or_input_error(blob):
 @given(mutated(SEEDS))
 def test_mutated_images_decode_or_input_error(data):
     _check_image_result(_file(data, ".img"))
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+
+@st.composite
+def png16_files(draw) -> bytes:
+    """16-bit PNGs with valid CRCs (so the built-in decoder, not the CRC check, is what
+    is fuzzed): any header, filter bytes, data that inflates short, exact or long, and
+    iCCP / eXIf / acTL chunks."""
+    w, h = draw(st.integers(0, 40)), draw(st.integers(0, 40))
+    color = draw(st.sampled_from([0, 2, 4, 6, 3, 1]))
+    depth = draw(st.sampled_from([16, 16, 16, 8, 1]))
+    interlace = draw(st.sampled_from([0, 0, 0, 1, 2]))
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, color, 0, 0, interlace)
+    stride = 1 + 2 * {0: 1, 2: 3, 4: 2, 6: 4}.get(color, 1) * w
+    size = h * stride + draw(st.sampled_from([0, 0, -1, 1, -stride, 10**5]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    raw = rng.integers(0, 256, max(0, size), dtype=np.uint8)
+    if stride > 0 and raw.size >= stride:
+        raw[::stride] = rng.integers(0, draw(st.sampled_from([5, 6, 256])), raw[::stride].size)
+    data = zlib.compress(raw.tobytes())
+    cut = draw(st.sampled_from([None, None, len(data) // 2]))
+    pieces = draw(st.integers(1, 3))
+    step = max(1, len(data[:cut]) // pieces)
+    idats = [data[:cut][i : i + step] for i in range(0, len(data[:cut]), step)] or [b""]
+    extra = draw(
+        st.lists(
+            st.sampled_from(
+                [
+                    (b"iCCP", b"p\x00\x00" + zlib.compress(b"\x00" * 2000)),
+                    (b"iCCP", b"p\x00\x00" + zlib.compress(b"\x00" * (2 << 20))),
+                    (b"iCCP", b"no-terminator"),
+                    (b"eXIf", Image.Exif().tobytes()),
+                    (b"acTL", struct.pack(">II", 2, 0)),
+                    (b"IHDR", ihdr),
+                ]
+            ),
+            max_size=2,
+        )
+    )
+    chunks = [_chunk(b"IHDR", ihdr), *(_chunk(k, v) for k, v in extra)]
+    chunks += [_chunk(b"IDAT", piece) for piece in idats]
+    if draw(st.booleans()):
+        chunks.append(_chunk(b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
+
+
+@fuzz(150)
+@given(png16_files())
+def test_16_bit_png_structures_decode_or_input_error(data):
+    _check_image_result(_file(data, ".png"))
+
+
+@st.composite
+def tiff_files(draw) -> bytes:
+    """TIFFs written by tifffile (zlib, LZMA or none; strips or tiles; 1..2 pages;
+    8/16-bit/float), then with one strip's bytes replaced by a stream that inflates
+    more or less than the header says."""
+    import tifffile
+
+    h, w = draw(st.integers(1, 24)), draw(st.integers(1, 24))
+    spp = draw(st.sampled_from([1, 3, 4]))
+    dtype = draw(st.sampled_from([np.uint8, np.uint16, np.float32]))
+    arr = _array((h, w, spp), dtype, draw(st.integers(0, 999)))
+    compression = draw(st.sampled_from(["zlib", "lzma", None]))  # PackBits needs imagecodecs
+    tile = draw(st.sampled_from([None, (16, 16)]))
+    path = _TMP / "gen.tif"
+    kw = {"photometric": "rgb" if spp >= 3 else "minisblack", "compression": compression}
+    if spp == 4:
+        kw["extrasamples"] = [2]
+    strips = {} if tile else {"rowsperstrip": draw(st.integers(1, 24))}
+    tifffile.imwrite(path, arr, tile=tile, **strips, **kw)
+    if draw(st.booleans()):
+        tifffile.imwrite(path, arr, append=True, **kw)
+    data = bytearray(path.read_bytes())
+    if compression == "zlib" and draw(st.booleans()):
+        with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+            offset, count = tif.pages[0].dataoffsets[0], tif.pages[0].databytecounts[0]
+        n = draw(st.sampled_from([0, 1, 10**4, 10**6]))
+        stream = zlib.compress(bytes(n))[:count]  # fits the strip's place
+        data[offset : offset + len(stream)] = stream
+    return bytes(data)
+
+
+@fuzz(80)
+@given(tiff_files())
+def test_tiff_structures_decode_or_input_error(data):
+    _check_image_result(_file(data, ".tif"))
 
 
 # ---------------------------------------------------------------------------- encode
@@ -353,6 +445,35 @@ def test_mutated_safetensors_headers_and_metadata(edits, params, arch, extra):
     if arch is not None:
         config["arch"] = arch
     config.update(extra)
+    header["__metadata__"]["irsde"] = json.dumps(config)
+    _check_model(_file(_join_safetensors(header, body), ".safetensors"))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@fuzz(100)
+@given(
+    st.sampled_from(
+        ["sde", "sampler", "task", "task_params", "provenance", "arch", "arch_params", "dtype"]
+    ),
+    json_values,
+    st.integers(0, 40),
+)
+def test_any_json_in_any_metadata_field_loads_or_one_line(field, value, depth):
+    """Each metadata field replaced by any JSON value (NaN and infinities included),
+    nested up to 40 deep: a network or a one-line ModelLoadError."""
+    header, body = _split_safetensors(SAFETENSORS)
+    config = json.loads(header["__metadata__"]["irsde"])
+    for _ in range(depth):
+        value = [value]
+    config[field] = value
     header["__metadata__"]["irsde"] = json.dumps(config)
     _check_model(_file(_join_safetensors(header, body), ".safetensors"))
 

@@ -35,12 +35,18 @@ def test_wheel_and_sdist_contents(tmp_path):
         assert (
             f"irsde/weights/{task}.safetensors" in weights and f"irsde/weights/{task}.md" in weights
         )
+    from irsde.configs import names as config_names
+
+    shipped = {f"irsde/configs/{name}.yml" for name in config_names()}
+    assert {"irsde/configs/smoke.yml", "irsde/configs/reference/sr4.yml"} <= shipped <= names
+    assert "irsde/configs/__init__.py" in names
 
     with tarfile.open(build("build_sdist", tmp_path / "s")) as sdist:
         names = sdist.getnames()
     top = names[0].split("/")[0]
     members = {n.removeprefix(top + "/") for n in names}
-    for needed in ("LICENSE", "tests/conftest.py", "tests/badinputs.py", "configs/smoke.yml",
+    for needed in ("LICENSE", "tests/conftest.py", "tests/badinputs.py",
+                   "src/irsde/configs/smoke.yml", "configs/embedded/phases.yml",
                    "docs/sde.md", "Makefile", "src/irsde/py.typed"):  # fmt: skip
         assert needed in members, needed
     assert not any("__pycache__" in n for n in members)

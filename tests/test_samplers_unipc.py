@@ -78,6 +78,6 @@ def test_corrector_changes_the_result_and_gains_on_a_changing_denoiser():
     assert err["unipc"] < err["dpm2m"], err
 
 
-def test_registered_deterministic_and_without_needs():
-    spec = SAMPLERS["unipc"]
-    assert not spec.stochastic and spec.needs == ()
+def test_registered_deterministic_needing_only_the_pf_ode():
+    spec = SAMPLERS["unipc"]  # it integrates the probability-flow ODE (GOUB has none)
+    assert not spec.stochastic and spec.needs == ("reverse_ode_drift",)

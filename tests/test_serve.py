@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import io
 import json
+import re
 import socket
 import sys
 import threading
@@ -112,6 +114,20 @@ def test_restore_upload_with_samples(serve) -> None:
     assert temp_files(app) == []
 
 
+def test_realistic_mode_runs_the_models_realistic_setting(serve) -> None:
+    url, _ = serve()
+    (model,) = json.loads(request("GET", url + "/api/models")[2])
+    realistic = model["realistic"]
+    assert realistic["name"] in model["samplers"] and 1 <= realistic["steps"] <= model["max_steps"]
+    fields = {"model": "tiny", "mode": "realistic", "sampler": realistic["name"],
+              "steps": str(realistic["steps"]), "seed": "3"}  # fmt: skip
+    status, _, job = post(url, fields, ("a.png", image(24, 20)))
+    assert status == 202, job
+    job = wait_done(url, job["id"])
+    assert job["state"] == "done" and job["mode"] == "realistic", job
+    assert job["sampler"] == realistic["name"] and job["steps"] == realistic["steps"]
+
+
 def test_example_degraded_and_page(serve) -> None:
     url, _ = serve()
     status, _, job = post(url, {"example": "coffee.png", "degrade": "1", "steps": "2"})
@@ -155,6 +171,7 @@ def test_limits_refused_with_message(serve) -> None:
         ({"steps": "0"}, ("x.png", image()), 400, "between 1 and 100"),
         ({"samples": "99"}, ("x.png", image()), 400, "samples"),
         ({"sampler": "euler"}, ("x.png", image()), 400, "unknown sampler"),
+        ({"mode": "dreamy"}, ("x.png", image()), 400, "unknown mode"),
         ({}, None, 400, "no image"),
         ({"example": "../../io.py"}, None, 400, "no example"),
     ],
@@ -313,3 +330,164 @@ def test_a_universal_model_is_refused_by_the_demo_in_one_line(tmp_path):
     save_model(net, path, task=["derain", "dehaze"], sde={"max_sigma": 10, "T": 6})
     with pytest.raises(UsageError, match="universal model \\(derain, dehaze\\)"):
         read_model_info(path, "u")
+
+
+# ------------------------------------------------------------------ hosts and origins
+def test_foreign_hosts_and_cross_origin_changes_are_refused(serve) -> None:
+    url, app = serve(allowed_hosts=["demo.lan"])
+    body, ctype = encode_multipart({"steps": "1"}, ("a.png", image()))
+    port = url.rsplit(":", 1)[1]
+
+    def send(method: str, path: str, **headers: str) -> tuple[int, str]:
+        data = body if method == "POST" else None
+        hdrs = {"Content-Type": ctype, **headers} if data else headers
+        status, _, answer = request(method, url + path, data, hdrs)
+        return status, bench.error_of(answer)
+
+    evil = {"Host": "evil.example", "Origin": "http://evil.example"}
+    for method, path in (("POST", "/api/restore"), ("GET", "/api/models"), ("GET", "/")):
+        status, error = send(method, path, Host=f"evil.example:{port}")
+        assert status == 403 and "evil.example" in error and "--allow-host" in error
+    assert send("POST", "/api/restore", **evil)[0] == 403
+    for origin in ("http://evil.example", f"http://evil.example:{port}", "null", "file://"):
+        status, error = send("POST", "/api/restore", Origin=origin)
+        assert status == 403 and "cross-origin" in error, origin
+    status, error = send("POST", "/api/restore", **{"Sec-Fetch-Site": "cross-site"})
+    assert status == 403 and "cross-site" in error
+    assert send("DELETE", "/api/jobs/x", Origin="http://evil.example")[0] == 403
+    # the served names, the page's own origin, and clients without Origin are served
+    assert send("POST", "/api/restore")[0] == 202
+    assert send("POST", "/api/restore", Origin=url, **{"Sec-Fetch-Site": "same-origin"})[0] == 202
+    assert send("POST", "/api/restore", Host=f"localhost:{port}")[0] == 202
+    assert send("POST", "/api/restore", Host=f"[::1]:{port}")[0] == 202
+    assert send("GET", "/api/models", Host=f"DEMO.lan:{port}")[0] == 200
+    assert app.state.demo.queue.counts()["queued"] + app.state.demo.queue.counts()["running"] <= 4
+
+
+def test_serve_cli_accepts_its_host_and_allow_host(tiny_model: Path, monkeypatch) -> None:
+    import uvicorn
+
+    seen = {}
+    monkeypatch.setattr(
+        uvicorn.Server, "run", lambda self, sockets: seen.update(app=self.config.app)
+    )
+    argv = ["serve", "--model", str(tiny_model), "--no-embedded", "--port", "0", "--device", "cpu"]
+    assert main([*argv, "--allow-host", "demo.lan"]) == 0
+    names = seen["app"].state.demo.settings.host_names
+    assert {"127.0.0.1", "localhost", "::1", "demo.lan"} <= names and "evil.example" not in names
+
+
+# ------------------------------------------------------------------ stalled uploads
+def _stall(url: str, sent: bytes = b"") -> socket.socket:
+    """Open a connection, send the head of an upload and 300 bytes of its body, then wait."""
+    host, port = url.split("//")[1].split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    body, ctype = encode_multipart({}, ("a.png", image(200, 200)))
+    head = (
+        f"POST /api/restore HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {ctype}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    sock.sendall(head.encode() + body[:300])
+    return sock
+
+
+def _answer(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def test_stalled_uploads_time_out_and_free_their_slots(serve) -> None:
+    """Real sockets on loopback: idle clients holding every upload slot are answered 408
+    within the idle timeout, and other clients are served meanwhile and after."""
+    url, app = serve(max_uploads=2, upload_idle_timeout=0.5, upload_timeout=5)
+    stalled = [_stall(url) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 1.0
+        while app.state.demo.uploads < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert app.state.demo.uploads == 2
+        assert request("GET", url + "/api/health")[0] == 200  # GETs need no slot
+        assert post(url, {"steps": "1"}, ("a.png", image()))[0] == 503
+        start = time.monotonic()
+        answers = [_answer(s) for s in stalled]
+        assert time.monotonic() - start < 3.0
+        for raw in answers:
+            assert raw.startswith(b"HTTP/1.1 408") and b"stalled" in raw, raw[:200]
+        assert app.state.demo.uploads == 0
+        status, _, job = post(url, {"steps": "1"}, ("a.png", image()))
+        assert status == 202, job
+        assert wait_done(url, job["id"])["state"] == "done"
+        assert temp_files(app) == []
+    finally:
+        for s in stalled:
+            s.close()
+
+
+def test_trickling_upload_is_dropped_by_the_rate_floor(serve) -> None:
+    url, app = serve(upload_idle_timeout=0.4, upload_timeout=30, upload_min_rate=100_000)
+    sock = _stall(url)
+    try:
+        for _ in range(8):  # a byte every 0.2 s: never idle, far below the rate floor
+            time.sleep(0.2)
+            with contextlib.suppress(OSError):
+                sock.sendall(b"x")
+        raw = _answer(sock)
+        assert raw.startswith(b"HTTP/1.1 408") and b"too slow" in raw, raw[:200]
+    finally:
+        sock.close()
+    assert app.state.demo.uploads == 0 and temp_files(app) == []
+
+
+def test_overlong_multipart_boundary_is_a_400(serve) -> None:
+    url, _ = serve()
+    ctype = "multipart/form-data; boundary=" + "b" * 300
+    status, _, data = request(
+        "POST", url + "/api/restore", b"--" + b"b" * 300, {"Content-Type": ctype}
+    )
+    assert status == 400 and "boundary" in bench.error_of(data)
+
+
+# ------------------------------------------------------------------ the bad-input corpus
+def test_every_corpus_case_uploaded_is_served_or_refused_in_one_line(serve, tmp_path) -> None:
+    """Each file of tests/badinputs.py as an upload: good ones restore to their size,
+    bad ones are refused (4xx) or their job fails, in one line naming the upload."""
+    from badinputs import LOCKED, make_corpus
+
+    url, app = serve(max_pixels=1_000_000)
+    cases = make_corpus(tmp_path / "corpus")
+    for case in cases.values():
+        path = tmp_path / "corpus" / case.name
+        if not case.regular or case.name == LOCKED:  # an upload's bytes are always readable
+            continue
+        status, _, body = post(url, {"steps": "1"}, (case.name, path.read_bytes()))
+        if status == 202:
+            job = wait_done(url, body["id"])
+            if case.ok:
+                assert job["state"] == "done", (case.name, job)
+                assert (job["height"], job["width"]) == case.size, case.name
+            else:
+                assert job["state"] == "error", (case.name, job)
+                assert "\n" not in job["error"] and job["error"].startswith(case.stem[:20])
+                assert re.search(case.error, job["error"]), job
+        else:
+            assert not case.ok and 400 <= status < 500, (case.name, status, body)
+            assert "\n" not in body["error"], body
+    assert temp_files(app) == []
+
+
+def test_float_and_16_bit_tiffs_are_served_like_the_cli_reads_them(serve, tmp_path) -> None:
+    import tifffile
+
+    url, _ = serve()
+    rng = np.random.default_rng(3)
+    for name, arr in (
+        ("float.tif", rng.random((20, 24, 3), dtype=np.float32)),
+        ("deep.tif", rng.integers(0, 65536, (20, 24, 3), dtype=np.uint16)),
+    ):
+        tifffile.imwrite(tmp_path / name, arr, photometric="rgb")
+        status, _, body = post(url, {"steps": "1"}, (name, (tmp_path / name).read_bytes()))
+        assert status == 202, (name, body)
+        job = wait_done(url, body["id"])
+        assert job["state"] == "done" and (job["width"], job["height"]) == (24, 20), job

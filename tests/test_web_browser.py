@@ -151,11 +151,17 @@ def test_restore_in_browser(server, tmp_path: Path) -> None:
                 assert im.format == "PNG" and im.size == (64, 48)
             assert info.value.suggested_filename == "small_restored.png"
 
-            # a bundled example, one click away
+            # a bundled example, one click away, in the realistic mode (its sampler and steps)
             page.click(".example[data-name='coffee.png']")
             page.fill("#samples", "1")
+            page.select_option("#mode", "realistic")
+            demo = app.state.demo
+            realistic = demo.registry.models["tiny"].realistic(demo.settings.max_steps)
+            assert page.input_value("#sampler") == realistic["name"]
+            assert page.input_value("#steps") == str(realistic["steps"])
             page.click("#run")
             expect(page.locator("#result-info")).to_contain_text("256×200", timeout=60_000)
+            expect(page.locator("#result-info")).to_contain_text("realistic")
             expect(page.locator("#uncertainty")).to_be_hidden()
 
             # too many bytes: refused with a message before uploading

@@ -123,6 +123,30 @@ def test_model_card_status_counts_blind_and_non_blind_baselines(monkeypatch):
     assert "on every degradation tested (2)" in text
 
 
+def test_card_reports_non_blind_methods_as_an_upper_reference(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    fin = pytest.importorskip("finalize_embedded")
+
+    def row(deg: str, method: str, psnr: float) -> dict:
+        return {"task": "deblur", "degradation": deg, "method": method, "psnr_y": psnr,
+                "ssim_y": 0.5, "psnr_rgb": psnr, "ssim_rgb": 0.5}  # fmt: skip
+
+    rows = [
+        row("gaussian2", "IR-SDE posterior 1 NFE", 29.8),
+        row("gaussian2", "wiener", 29.4),
+        row("gaussian2", "wiener-gaussian", 29.4),  # knowing the kernel gains nothing
+        row("motion", "IR-SDE posterior 1 NFE", 22.1),
+        row("motion", "richardson-lucy", 25.5),
+        row("motion", "unsharp-mask", 20.9),
+    ]
+    note = fin.reference_note(fin.summarize_quality(rows, "deblur"))
+    assert "upper reference, not the baseline" in note
+    assert "motion: 3.40 dB behind richardson-lucy (true kernel), 1.20 dB ahead of" in note
+    assert "gaussian2" not in note
+    blind_only = [r for r in rows if r["method"] in ("IR-SDE posterior 1 NFE", "unsharp-mask")]
+    assert fin.reference_note(fin.summarize_quality(blind_only, "deblur")) == ""
+
+
 def test_compare_scores_candidates_and_baselines_on_unseen_photos(tmp_path, monkeypatch, capsys):
     monkeypatch.syspath_prepend(str(REPO / "scripts"))
     fin = pytest.importorskip("finalize_embedded")
@@ -145,3 +169,100 @@ def test_compare_scores_candidates_and_baselines_on_unseen_photos(tmp_path, monk
     nlm = [float(v) for v in rows[next(k for k in rows if k.startswith("nlm"))]]
     # both clean a smooth ramp far beyond its noisy input (under 30 dB at sigma 15)
     assert min(model[0], nlm[0]) > 30 and model[-1] == pytest.approx(np.mean(model[:3]), abs=2e-3)
+    # --photos: another folder of unseen photos (the held-out Debian crops, say)
+    other = tmp_path / "other"
+    other.mkdir()
+    with pytest.raises(SystemExit, match=r"no photos in .*other"):
+        fin.compare("denoise", [], 1, [], photos=other)
+    write_image(other / "a.png", smooth[:24, :24].astype(np.float32))
+    write_image(other / "b.png", smooth[:32, :32].astype(np.float32))
+    pairs = fin.unseen_pairs("denoise", seeds=1, photos=other)
+    assert [gt.shape for gt, _ in pairs["sigma=15"]] == [(24, 24, 3), (32, 32, 3)]
+
+
+# ---------------------------------------------------------------------------- names
+def test_an_embedded_model_is_named_wherever_a_path_is(tmp_path, monkeypatch, caplog, capsys):
+    import logging
+
+    import irsde
+
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.INFO, logger="irsde"):
+        net = irsde.load_model("denoise")
+    assert net.irsde_config["task"] == "denoise"
+    assert str(default_model_path("denoise")) in caplog.text  # says which file was used
+    assert Restorer("sr4", device="cpu").task == "sr4"
+    assert main(["info", "derain"]) == 0
+    assert str(default_model_path("derain")) in capsys.readouterr().out
+    img = np.full((8, 8, 3), 0.5, np.float32)
+    from irsde.io import save_image
+
+    save_image(tmp_path / "x.png", img)
+    args = ["restore", "x.png", "-o", "out", "--model", "denoise", "--tile", "0", "--ensemble", "1"]
+    assert main(args) == 0 and (tmp_path / "out/x.png").is_file()
+
+
+def test_an_existing_file_wins_over_an_embedded_name(tmp_path, monkeypatch):
+    from irsde.errors import ModelLoadError
+    from irsde.models import load_model, save_model
+    from irsde.nets import build_network
+    from irsde.weights import resolve_model
+
+    monkeypatch.chdir(tmp_path)
+    net = build_network("ConditionalNAFNet", width=4, enc_blocks=[1], dec_blocks=[1])
+    save_model(net, tmp_path / "denoise", task="derain")
+    assert resolve_model("denoise") == Path("denoise")
+    assert load_model("denoise").irsde_config["task"] == "derain"
+    with pytest.raises(ModelLoadError, match=r"nothere .*embedded model: deblur, dehaze"):
+        resolve_model("nothere")
+
+
+def test_models_command_shows_files_cards_and_what_the_columns_mean(capsys):
+    import json
+
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    weights = default_model_path("denoise").parent
+    assert f"{weights}/NAME.safetensors" in out and f"{weights}/NAME.md" in out
+    assert "(told)" in out and "(blind)" in out and "best classical" in out
+    assert main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert all(Path(r["path"]).is_file() and Path(r["card"]).is_file() for r in rows)
+
+
+def test_info_prints_a_readable_summary_and_json_has_everything(capsys):
+    import json
+
+    assert main(["info", "deblur"]) == 0
+    text = capsys.readouterr().out
+    assert max(map(len, text.splitlines())) <= 200
+    assert "quality" in text and "best classical told the degradation 27.45" in text
+    assert "by_degradation" not in text  # the raw dicts are for --json
+    assert main(["info", "deblur", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert "by_degradation" in info["provenance"]["metrics"]
+    assert info["card"] == str(default_model_path("deblur").with_suffix(".md"))
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, str):
+        yield value
+
+
+def test_shipped_model_files_hold_no_machine_paths():
+    import json
+    import re
+
+    from safetensors import safe_open
+
+    for e in available_models():
+        with safe_open(str(e.path), framework="pt") as f:
+            meta = json.loads(f.metadata()["irsde"])
+        found = [s for s in _strings(meta) if re.match(r"(/|~|[A-Za-z]:[\\/])", s)]
+        assert not found, (e.name, found[:3])

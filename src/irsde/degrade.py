@@ -13,10 +13,14 @@ Conventions:
 - Noise levels ``sigma`` are in 8-bit units (``sigma=25`` means ``25 / 255``); noisy
   images are clipped to ``[0, 1]`` (as any image saved to a file is).
 - Convolutions use reflect padding; kernels are non-negative and sum to 1.
-- :func:`bicubic_resize` is *the* resize used for super-resolution everywhere (data,
-  ``irsde degrade`` and the restore path): Pillow's BICUBIC filter (Keys cubic,
-  ``a = -0.5``, the MATLAB ``imresize`` kernel), applied per channel in 32-bit float
-  mode, antialiased when shrinking (the kernel is stretched by the scale factor).
+- :func:`bicubic_resize` is the upscaling of super-resolution everywhere (``mu`` from
+  the low-resolution image, in data and on the restore path) and the general resize:
+  Pillow's BICUBIC filter (Keys cubic, ``a = -0.5``) per channel in 32-bit float mode,
+  antialiased when shrinking. Low-resolution images are made by :func:`downscale`
+  with one of :data:`DOWNSCALE_METHODS`: ``"matlab-bicubic"`` (:func:`matlab_imresize`,
+  MATLAB's ``imresize``: the same kernel, but symmetric edges and MATLAB's pixel
+  grid, as BasicSR and the SR benchmarks' LR images; the default of task ``sr4``) or
+  ``"pillow-bicubic"`` (:func:`bicubic_resize`; what the first ``sr4`` models used).
 - Randomised parameters of :func:`degrade_for_task` are given as a fixed value, a
   ``(low, high)`` range drawn uniformly per image (:func:`draw_param`), ``{"log_uniform":
   (low, high)}`` with a uniform logarithm (as many draws in 5-15 as in 15-45), or a tuple
@@ -52,6 +56,7 @@ __all__ = [
     "check_params",
     "degrade_for_task",
     "depth_map",
+    "downscale",
     "draw_param",
     "fill_holes",
     "fill_holes_as",
@@ -63,6 +68,7 @@ __all__ = [
     "inpaint_mask",
     "is_gray",
     "jpeg_compress",
+    "matlab_imresize",
     "motion_kernel",
     "rain_streaks",
     "restore_input_for_task",
@@ -119,13 +125,93 @@ def bicubic_resize(img: np.ndarray, size: Size, *, clip: bool = True) -> np.ndar
     return np.clip(out, 0.0, 1.0) if clip else out.astype(np.float32, copy=False)
 
 
+def _keys_cubic(x: np.ndarray) -> np.ndarray:
+    """The bicubic kernel of Keys (1981) with ``a = -0.5`` (MATLAB's ``cubic``)."""
+    ax = np.abs(x)
+    ax2, ax3 = ax * ax, ax * ax * ax
+    near = 1.5 * ax3 - 2.5 * ax2 + 1.0
+    far = -0.5 * ax3 + 2.5 * ax2 - 4.0 * ax + 2.0
+    return np.where(ax <= 1.0, near, np.where(ax <= 2.0, far, 0.0))
+
+
+def _matlab_taps(n_in: int, n_out: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Weights and source indices (``n_out x taps``) of MATLAB's bicubic ``imresize``
+    along one axis: output pixel ``x`` (1-based) samples ``x / scale + (1 - 1 / scale) / 2``;
+    shrinking stretches the kernel by ``1 / scale`` (antialiasing); edges are mirrored
+    with the edge pixel repeated (``symmetric`` padding)."""
+    shrink = scale < 1.0
+    width = 4.0 / scale if shrink else 4.0
+    u = np.arange(1, n_out + 1, dtype=np.float64) / scale + 0.5 * (1.0 - 1.0 / scale)
+    left = np.floor(u - width / 2.0)
+    idx = left[:, None] + np.arange(math.ceil(width) + 2)[None, :]
+    dist = u[:, None] - idx
+    weights = scale * _keys_cubic(dist * scale) if shrink else _keys_cubic(dist)
+    weights /= weights.sum(axis=1, keepdims=True)
+    period = 2 * n_in
+    src = (idx.astype(np.int64) - 1) % period  # 0-based, mirrored with period 2 n_in
+    src = np.where(src >= n_in, period - 1 - src, src)
+    return weights, src
+
+
+def matlab_imresize(
+    img: np.ndarray,
+    scale: float | None = None,
+    size: Size | None = None,
+    *,
+    clip: bool = True,
+) -> np.ndarray:
+    """Resize like MATLAB's ``imresize(img, scale)`` (bicubic, antialiased when
+    shrinking), as BasicSR's ``imresize`` does: the LR images of DIV2K and the SR
+    benchmarks are made so. Give ``scale`` (output ``ceil(H * scale) x ceil(W * scale)``),
+    ``size = (height, width)`` (scale per axis: output / input), or both (``scale`` for
+    the kernel, ``size`` for the output count). Computed in float64 without intermediate
+    rounding; the result is float32, clipped to ``[0, 1]`` unless ``clip=False``."""
+    img = check_image(img)
+    h, w = _hw(img)
+    if scale is None and size is None:
+        raise ValueError("give a scale or a size")
+    if scale is not None and scale <= 0:
+        raise ValueError(f"scale must be positive, got {scale}")
+    if size is None:
+        size = (math.ceil(h * scale), math.ceil(w * scale))
+    out_h, out_w = int(size[0]), int(size[1])
+    if out_h < 1 or out_w < 1:
+        raise ValueError(f"resize target must be at least 1x1, got {size}")
+    out = img.astype(np.float64)
+    for axis, n_in, n_out in ((0, h, out_h), (1, w, out_w)):
+        weights, src = _matlab_taps(n_in, n_out, scale if scale is not None else n_out / n_in)
+        moved = np.moveaxis(out, axis, 0)
+        out = np.moveaxis(np.einsum("ok,ok...->o...", weights, moved[src]), 0, axis)
+    out = out.astype(np.float32)
+    return np.clip(out, 0.0, 1.0) if clip else out
+
+
+#: how low-resolution images are made (an SR model records its own as ``task_params``
+#: ``"downscale"``); see the module docstring
+DOWNSCALE_METHODS: tuple[str, ...] = ("matlab-bicubic", "pillow-bicubic")
+
+
+def downscale(img: np.ndarray, scale: int = 4, method: str = "matlab-bicubic") -> np.ndarray:
+    """The low-resolution image: ``img`` shrunk to ``(H // scale, W // scale)`` with
+    ``method`` (:data:`DOWNSCALE_METHODS`). The HR size should be a multiple of ``scale``."""
+    h, w = _hw(img)
+    size = (max(1, h // scale), max(1, w // scale))
+    if method == "matlab-bicubic":
+        return matlab_imresize(img, 1.0 / scale, size)
+    if method == "pillow-bicubic":
+        return bicubic_resize(img, size)
+    raise ConfigError(
+        f"unknown downscale method {method!r}; choose {' or '.join(DOWNSCALE_METHODS)}"
+    )
+
+
 def bicubic_downsample(img: np.ndarray, scale: int = 4) -> np.ndarray:
-    """The low-resolution image: ``img`` bicubic-shrunk to ``(H // scale, W // scale)``.
+    """The low-resolution image: ``img`` shrunk to ``(H // scale, W // scale)`` with
+    Pillow's bicubic (:func:`downscale` with ``"pillow-bicubic"``).
 
     For an exact correspondence the HR size should be a multiple of ``scale``.
     """
-    h, w = _hw(img)
-    return bicubic_resize(img, (max(1, h // scale), max(1, w // scale)))
+    return downscale(img, scale, "pillow-bicubic")
 
 
 def bicubic_down_up(img: np.ndarray, scale: int = 4) -> np.ndarray:

@@ -41,6 +41,8 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
+    #: the set-level sliced Wasserstein distance (``swd=True``), :class:`irsde.metrics.SWD`
+    swd: Any = None
 
     @property
     def has_lpips(self) -> bool:
@@ -48,20 +50,26 @@ class Report:
 
 
 # ---------------------------------------------------------------------------- scoring
+def _by_stem(path: Path, what: str, skip_std: bool = False) -> dict[str, Path]:
+    """The images of a folder (or the one file ``path``) by stem."""
+    if path.is_file():
+        return {path.stem: path}
+    if not path.is_dir():
+        raise UsageError(f"{what} {path}: no such file or folder")
+    found = list_images(path, include_non_files=True)
+    return {p.stem: p for p in found if not (skip_std and p.stem.endswith("_std"))}
+
+
 def match_by_stem(pred_dir: Path, gt_dir: Path) -> tuple[list[tuple[str, Path, Path]], list[str]]:
     """Pairs ``(stem, pred, gt)`` sorted by stem, and one line per unmatched name.
 
-    Uncertainty maps (``*_std``) among the predictions are left out.
+    Either side may be a folder or one image file; two files are one pair whatever
+    their names. Uncertainty maps (``*_std``) among the predictions are left out.
     """
-    for d, what in ((pred_dir, "--pred"), (gt_dir, "--gt")):
-        if not d.is_dir():
-            raise UsageError(f"{what} {d}: not a folder")
-    preds = {
-        p.stem: p
-        for p in list_images(pred_dir, include_non_files=True)
-        if not p.stem.endswith("_std")
-    }
-    gts = {p.stem: p for p in list_images(gt_dir, include_non_files=True)}
+    if pred_dir.is_file() and gt_dir.is_file():
+        return [(pred_dir.stem, pred_dir, gt_dir)], []
+    preds = _by_stem(pred_dir, "--pred", skip_std=True)
+    gts = _by_stem(gt_dir, "--gt")
     pairs = [(s, preds[s], gts[s]) for s in sorted(preds.keys() & gts.keys())]
     notes = [
         f"{preds[s]}: no ground truth named {s}.* in {gt_dir}"
@@ -88,11 +96,13 @@ def evaluate_folders(
     lpips_weights: str | None = None,
     lpips_backbone: str | None = None,
     grid: Path | None = None,
+    swd: bool = False,
 ) -> Report:
     """Score every pair of ``pred_dir`` and ``gt_dir``; bad files are reported and skipped.
 
     ``grid`` names a folder for ``pred | gt | error`` images; LPIPS is added when
-    ``lpips_weights`` is given (local files only).
+    ``lpips_weights`` is given (local files only); ``swd`` adds the sliced Wasserstein
+    distance of the two sets (:func:`irsde.metrics.swd`, seed 0).
     """
     if crop_border < 0:
         raise UsageError("--crop-border must be >= 0")
@@ -102,15 +112,19 @@ def evaluate_folders(
     if not pairs:
         raise UsageError(f"no file names in common between {pred_dir} and {gt_dir}")
     report = Report(crop_border, y_channel, unmatched=unmatched)
+    descriptors: list[tuple[list, list]] | None = [] if swd else None
     for stem, pred_path, gt_path in pairs:
         try:
-            report.rows.append(
-                _score_pair(stem, pred_path, gt_path, report, lpips_weights, lpips_backbone, grid)
-            )
+            args = (lpips_weights, lpips_backbone, grid, descriptors)
+            report.rows.append(_score_pair(stem, pred_path, gt_path, report, *args))
         except InputError as err:
             report.errors.append(str(err))
         except ValueError as err:
             report.errors.append(f"{pred_path}: {err}")
+    if descriptors:
+        from .metrics import swd_from_descriptors
+
+        report.swd = swd_from_descriptors([d[0] for d in descriptors], [d[1] for d in descriptors])
     return report
 
 
@@ -122,8 +136,9 @@ def _score_pair(
     lpips_weights: str | None,
     lpips_backbone: str | None,
     grid: Path | None,
+    descriptors: list[tuple[list, list]] | None = None,
 ) -> Row:
-    from .metrics import lpips, psnr, ssim
+    from .metrics import lpips, patch_descriptors, psnr, ssim
 
     pred, gt = read_uint8(pred_path), read_uint8(gt_path)
     if pred.shape != gt.shape:
@@ -137,6 +152,15 @@ def _score_pair(
         row.lpips = lpips(pred, gt, lpips_weights, lpips_backbone)
     if grid is not None:
         write_grid(Path(grid) / f"{stem}.png", pred, gt)
+    if descriptors is not None:  # the same patch positions in both images, as metrics.swd
+        try:
+            pair = tuple(
+                patch_descriptors(im, np.random.default_rng([0, 0, len(descriptors)]))
+                for im in (pred, gt)
+            )
+            descriptors.append(pair)
+        except ValueError as err:
+            report.errors.append(f"{pred_path}: SWD: {err}; left out of the SWD")
     return row
 
 
@@ -180,6 +204,9 @@ def summary(report: Report) -> dict[str, Any]:
     }
     if report.has_lpips:
         out["lpips"] = _mean([r.lpips for r in rows if r.lpips is not None])
+    if report.swd is not None:
+        out["swd"] = report.swd.mean
+        out["swd_levels"] = list(report.swd.levels)
     return out
 
 
@@ -213,6 +240,11 @@ def format_table(report: Report) -> str:
     text = [fmt(head), rule, *map(fmt, lines), rule, fmt(mean)]
     if s["psnr_inf_count"]:
         text.append(f"({s['psnr_inf_count']} identical image(s): PSNR inf, left out of the mean)")
+    if report.swd is not None:
+        bands = ", ".join(f"{v:.1f}" for v in report.swd.levels)
+        text.append(
+            f"SWD x1e3 over the set: {report.swd.mean:.2f} (levels fine to coarse: {bands})"
+        )
     return "\n".join(text)
 
 

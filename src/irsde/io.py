@@ -16,14 +16,17 @@ built-in PNG codec; 16-bit and float TIFFs go through ``tifffile``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
+import re
+import secrets
+import stat
 import struct
-import tempfile
 import warnings
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,10 +77,12 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 def max_pixels() -> int:
     """Largest image (in pixels) accepted: ``$IRSDE_MAX_PIXELS`` or Pillow's limit."""
-    env = os.environ.get("IRSDE_MAX_PIXELS")
-    if env:
-        return int(env)
-    return int(Image.MAX_IMAGE_PIXELS or 89_478_485)
+    env = os.environ.get("IRSDE_MAX_PIXELS", "").strip()
+    if not env:
+        return int(Image.MAX_IMAGE_PIXELS or 89_478_485)
+    if not env.isdigit() or len(env) > 15 or int(env) < 1:
+        raise ConfigError(f"IRSDE_MAX_PIXELS={env[:40]!r}: not a whole number of pixels >= 1")
+    return int(env)
 
 
 @dataclass
@@ -226,19 +231,37 @@ def _check_size(width: int, height: int, limit: int) -> None:
         )
 
 
+def _refuse_frames(path: Path, n: object) -> None:
+    raise InputError(
+        f"{path}: animated or multi-page image ({n} frames) is not supported; "
+        "extract the frame to restore first"
+    )
+
+
+def _pillow_bomb(err: Image.DecompressionBombError, limit: int) -> InputError:
+    """Pillow's hard size refusal, worded with irsde's limit."""
+    found = re.search(r"\((\d+) pixels\)", str(err))
+    size = f"{found.group(1)} pixels" if found else "its size"
+    return InputError(
+        f"image of {size} exceeds the limit of {min(limit, 2 * (Image.MAX_IMAGE_PIXELS or 0))} "
+        "pixels (possible decompression bomb; raise IRSDE_MAX_PIXELS to allow it)"
+    )
+
+
 def _load_pillow(path: Path, limit: int) -> ImageData:
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as im:
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # _check_size decides
+        try:
+            opened = Image.open(path)
+        except Image.DecompressionBombError as err:
+            raise InputError(f"{path}: {_pillow_bomb(err, limit)}") from None
+        with opened as im:
             try:
                 _check_size(*im.size, limit)
             except InputError as err:
                 raise InputError(f"{path}: {err}") from None
             if getattr(im, "is_animated", False):
-                raise InputError(
-                    f"{path}: animated image ({getattr(im, 'n_frames', '?')} frames) is not "
-                    "supported; extract the frame to restore first"
-                )
+                _refuse_frames(path, getattr(im, "n_frames", "?"))
             fmt = im.format
             mode = im.mode
             icc = im.info.get("icc_profile")
@@ -325,6 +348,8 @@ def _split(arr: np.ndarray, maxval: float, has_alpha: bool) -> tuple[np.ndarray,
     color = arr[..., :-1] if has_alpha else arr
     if color.shape[2] not in (1, 3):
         color = color[..., :3] if color.shape[2] > 3 else color[..., :1]
+    if color.dtype.itemsize <= 2:  # exact in float32: no float64 copy of the image
+        return color.astype(np.float32) / np.float32(maxval), alpha
     return (color.astype(np.float64) / maxval).astype(np.float32), alpha
 
 
@@ -334,17 +359,19 @@ def _png_is_deep(head: bytes) -> bool:
     return len(head) >= 29 and head[12:16] == b"IHDR" and head[24] == 16
 
 
-def _png_chunks(data: bytes):
+def _png_chunks(data: memoryview):
+    """``(type, body)`` of each chunk, CRC checked; bodies are views (no copies)."""
     pos = len(_PNG_SIGNATURE)
     while pos < len(data):
         if pos + 12 > len(data):
             raise ValueError("truncated PNG (chunk header cut off)")
         length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
+        ctype = bytes(ctype)
         body = data[pos + 8 : pos + 8 + length]
         crc = data[pos + 8 + length : pos + 12 + length]
         if len(body) < length or len(crc) < 4:
             raise ValueError("truncated PNG (chunk cut off)")
-        if zlib.crc32(ctype + body) != struct.unpack(">I", crc)[0]:
+        if zlib.crc32(body, zlib.crc32(ctype)) != struct.unpack(">I", crc)[0]:
             raise ValueError(f"corrupt PNG (bad CRC in {ctype.decode('latin-1')} chunk)")
         yield ctype, body
         if ctype == b"IEND":
@@ -353,20 +380,63 @@ def _png_chunks(data: bytes):
     raise ValueError("truncated PNG (no IEND chunk)")
 
 
+def inflate(
+    chunks: Iterable[bytes], size: int, what: str, bound: str = "its header promises"
+) -> bytearray:
+    """A zlib stream fed in ``chunks``, inflated to at most ``size`` bytes.
+
+    Raises :class:`InputError` (a possible decompression bomb) as soon as the stream
+    would give more than ``size`` bytes; a shorter stream is returned as it is.
+    """
+    dec = zlib.decompressobj()
+    out = bytearray()
+    for chunk in chunks:
+        out += dec.decompress(chunk, size + 1 - len(out))
+        if len(out) > size:
+            raise _too_much(what, size, bound)
+        if dec.eof:
+            break
+    return out
+
+
+def _png_icc(body: bytes) -> bytes:
+    """The profile of an iCCP chunk, inflated within Pillow's bound for PNG text chunks."""
+    from PIL.PngImagePlugin import MAX_TEXT_CHUNK
+
+    end = body.find(b"\x00")
+    if end < 0 or end + 2 > len(body):
+        raise ValueError("corrupt PNG (bad iCCP chunk)")
+    what, bound = "the ICC profile (iCCP chunk)", "allowed for a profile"
+    return bytes(inflate([body[end + 2 :]], MAX_TEXT_CHUNK, what, bound))
+
+
 def _load_png16(path: Path, limit: int) -> ImageData:
-    data = path.read_bytes()
-    idat: list[bytes] = []
+    try:
+        return _decode_png16(path, limit)
+    except InputError as err:
+        if str(err).startswith(str(path)):
+            raise
+        raise InputError(f"{path}: {err}") from None
+
+
+def _decode_png16(path: Path, limit: int) -> ImageData:
+    data = memoryview(path.read_bytes())
+    idat: list[memoryview] = []
     icc = exif = None
     hdr = None
     for ctype, body in _png_chunks(data):
         if ctype == b"IHDR":
+            if len(body) != 13:
+                raise ValueError("corrupt PNG (bad IHDR chunk)")
             hdr = struct.unpack(">IIBBBBB", body)
         elif ctype == b"IDAT":
             idat.append(body)
         elif ctype == b"iCCP":
-            icc = zlib.decompress(body[body.index(b"\x00") + 2 :])
+            icc = _png_icc(bytes(body))
         elif ctype == b"eXIf":
-            exif = body
+            exif = bytes(body)
+        elif ctype == b"acTL":
+            _refuse_frames(path, struct.unpack(">I", body[:4])[0] if len(body) >= 4 else "?")
     if hdr is None:
         raise ValueError("corrupt PNG (no IHDR chunk)")
     width, height, depth, ctype_, _, _, interlace = hdr
@@ -380,8 +450,10 @@ def _load_png16(path: Path, limit: int) -> ImageData:
     if interlace:
         log.warning("%s: interlaced 16-bit PNG read with 8-bit precision", path)
         return _load_pillow(path, limit)
-    raw = zlib.decompress(b"".join(idat))
+    raw = inflate(idat, height * (1 + 2 * channels * width), "the image data (IDAT)")
+    del idat, data, body  # the file's bytes: only the inflated data is needed now
     arr = _png_unfilter(raw, width, height, 2 * channels)
+    del raw
     arr = arr.view(">u2").reshape(height, width, channels).astype(np.uint16)
     if exif:
         ex = Image.Exif()
@@ -399,47 +471,47 @@ def _png_unfilter(raw: bytes, width: int, height: int, bpp: int) -> np.ndarray:
     if buf.size < height * (stride + 1):
         raise ValueError("truncated PNG (image data too short)")
     rows = buf[: height * (stride + 1)].reshape(height, stride + 1)
-    ftype = rows[:, 0].astype(np.int64)
+    ftype = rows[:, 0]
     if ftype.max(initial=0) > 4:
         raise ValueError("corrupt PNG (bad filter type)")
-    filt = rows[:, 1:].reshape(height, width, bpp).astype(np.int64)
+    filt = rows[:, 1:].reshape(height, width, bpp)  # a view: no copy
     if ftype.max(initial=0) <= 2:
         out = _unfilter_simple(filt, ftype)
     else:
         out = _unfilter_wavefront(filt, ftype)
-    return out.astype(np.uint8).reshape(height, stride)
+    return out.reshape(height, stride)
 
 
 def _unfilter_simple(filt: np.ndarray, ftype: np.ndarray) -> np.ndarray:
-    """Rows filtered with None / Sub / Up only: vectorized per row."""
-    out = np.empty_like(filt)
-    prev = np.zeros_like(filt[0])
+    """Rows filtered with None / Sub / Up only: vectorized per row (uint8 wraps mod 256)."""
+    out = np.empty(filt.shape, dtype=np.uint8)
+    prev = np.zeros(filt.shape[1:], dtype=np.uint8)
     for r in range(filt.shape[0]):
         row = filt[r]
         if ftype[r] == 1:
-            row = np.cumsum(row, axis=0)
+            row = np.cumsum(row, axis=0, dtype=np.uint8)
         elif ftype[r] == 2:
             row = row + prev
-        prev = row & 0xFF
-        out[r] = prev
+        out[r] = row
+        prev = out[r]
     return out
 
 
 def _unfilter_wavefront(filt: np.ndarray, ftype: np.ndarray) -> np.ndarray:
     """General unfiltering (Average, Paeth) along anti-diagonals: ``H + W`` numpy steps."""
     h, w, bpp = filt.shape
-    rec = np.zeros((h + 1, w + 1, bpp), dtype=np.int64)
+    rec = np.zeros((h + 1, w + 1, bpp), dtype=np.uint8)
     for k in range(h + w - 1):
         r = np.arange(max(0, k - w + 1), min(h - 1, k) + 1)
         c = k - r
-        a, b, d = rec[r + 1, c], rec[r, c + 1], rec[r, c]
+        a, b, d = (rec[i, j].astype(np.int16) for i, j in ((r + 1, c), (r, c + 1), (r, c)))
         t = ftype[r][:, None]
         p = a + b - d
         pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - d)
         paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, d))
         pred = np.select([t == 0, t == 1, t == 2, t == 3], [0, a, b, (a + b) >> 1], paeth)
         rec[r + 1, c + 1] = (filt[r, c] + pred) & 0xFF
-    return rec[1:, 1:]
+    return np.ascontiguousarray(rec[1:, 1:])
 
 
 def _png16_bytes(arr: np.ndarray, icc: bytes | None) -> bytes:
@@ -479,7 +551,10 @@ def _load_tiff(path: Path, limit: int) -> ImageData:
         h, w = int(page.imagelength), int(page.imagewidth)
         try:
             _check_size(w, h, limit)
+            _check_tiff(tif, page, path)
         except InputError as err:
+            if str(err).startswith(str(path)):
+                raise
             raise InputError(f"{path}: {err}") from None
         photometric = int(page.photometric)
         if photometric not in (0, 1, 2):  # palette, CMYK, YCbCr, ...: Pillow converts
@@ -506,6 +581,85 @@ def _load_tiff(path: Path, limit: int) -> ImageData:
     if n in (2, 4) and not has_extra:
         log.warning("%s: extra sample without ExtraSamples tag taken as alpha", path)
     return _tiff_data(_orient(arr, orientation), n in (2, 4), icc)
+
+
+#: TIFF compressions whose streams are inflated here, bounded, before tifffile decodes
+_TIFF_ZLIB = (8, 32946, 50013)
+_TIFF_LZMA = 34925
+_TIFF_PACKBITS = 32773
+
+
+def _check_tiff(tif, page, path: Path) -> None:
+    """Refuse, before decoding, what would be read partly or inflate past the header.
+
+    Other pages than reduced-resolution ones (thumbnails) mean a multi-page file; volumes
+    and more than 4 samples per pixel are not images; every zlib/deflate, LZMA and
+    PackBits segment must inflate to no more than the bytes its header promises.
+    """
+    pages = len(tif.pages)
+    if pages > 1 and not all(getattr(p, "is_reduced", False) for p in tif.pages[1:]):
+        _refuse_frames(path, pages)
+    spp, depth = int(page.samplesperpixel), int(page.imagedepth)
+    bits = page.bitspersample
+    if depth != 1 or not 1 <= spp <= 4 or not 1 <= int(bits) <= 64:
+        raise ValueError(f"unsupported TIFF layout ({spp} samples of {bits} bits, depth {depth})")
+    compression = int(page.compression)
+    if compression not in (*_TIFF_ZLIB, _TIFF_LZMA, _TIFF_PACKBITS):
+        return
+    size = _tiff_segment_bytes(page)
+    fh = tif.filehandle
+    for offset, count in zip(page.dataoffsets, page.databytecounts, strict=False):
+        fh.seek(offset)
+        data = fh.read(min(int(count), fh.size))
+        what = f"a TIFF {'tile' if page.is_tiled else 'strip'}"
+        if compression in _TIFF_ZLIB:
+            inflate([data], size, what)
+        elif compression == _TIFF_LZMA:
+            _lzma_bounded(data, size, what)
+        else:
+            _packbits_bounded(data, size, what)
+
+
+def _tiff_segment_bytes(page) -> int:
+    """Decoded bytes of one strip or tile, as the header promises."""
+    planes = int(page.samplesperpixel) if int(page.planarconfig) == 1 else 1
+    bits = int(page.bitspersample) * planes
+    if page.is_tiled:
+        row = (int(page.tilewidth) * bits + 7) // 8
+        return int(page.tiledepth or 1) * int(page.tilelength) * row
+    rows = min(int(page.rowsperstrip or page.imagelength), int(page.imagelength))
+    return rows * ((int(page.imagewidth) * bits + 7) // 8)
+
+
+def _too_much(what: str, size: int, bound: str = "its header promises") -> InputError:
+    return InputError(
+        f"{what} inflates past the {size} bytes {bound} (possible decompression bomb)"
+    )
+
+
+def _lzma_bounded(data: bytes, size: int, what: str) -> None:
+    import lzma
+
+    if len(lzma.LZMADecompressor().decompress(data, size + 1)) > size:
+        raise _too_much(what, size)
+
+
+def _packbits_bounded(data: bytes, size: int, what: str) -> None:
+    """Count the bytes a PackBits stream decodes to, stopping past ``size``."""
+    n = pos = 0
+    end = len(data)
+    while pos < end:
+        code = data[pos]
+        if code < 128:
+            n += code + 1
+            pos += code + 2
+        elif code > 128:
+            n += 257 - code
+            pos += 2
+        else:
+            pos += 1
+        if n > size:
+            raise _too_much(what, size)
 
 
 def _tiff_data(arr: np.ndarray, has_alpha: bool, icc: bytes | None) -> ImageData:
@@ -560,13 +714,29 @@ class OutputExistsError(InputError):
     """The output file exists and overwriting was not asked for."""
 
 
+def temp_file_beside(path: Path) -> str:
+    """Create an empty temp file ``.NAME.XXXXXXXX.tmp`` in ``path``'s folder (made if
+    needed) with the permissions a plain ``open(path, "w")`` gives: those of an existing
+    ``path``, else 0o666 less the umask (not ``mkstemp``'s private 0o600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+        return str(tmp)
+    raise FileExistsError(f"{path.parent}: no free temporary file name")
+
+
 def _atomic_write(path: Path, write: Callable[[str], None], overwrite: bool) -> None:
     """Write via ``write(tmp)`` to a temp file beside ``path``, then move it into place."""
     if not overwrite and path.exists():
         raise OutputExistsError(f"{path}: already exists (not overwritten)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = temp_file_beside(path)
     try:
         write(tmp)
         if overwrite:

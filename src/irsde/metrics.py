@@ -1,7 +1,9 @@
 """Full-reference image quality metrics with the conventions of restoration papers.
 
-Inputs are ``H x W x C`` (or ``H x W``) uint8 RGB arrays (other dtypes are taken to be
-on the 0..255 scale). All math is float64. ``crop_border`` pixels are removed from each
+Inputs are ``H x W x C`` (or ``H x W``) RGB arrays on the 0..255 scale: uint8, or
+integers or floats in [0, 255]. A float image whose values all lie in (0, 1] is taken to
+be on the [0, 1] scale and refused (``ValueError``: convert with
+:func:`irsde.io.to_uint8`), as are integers outside 0..255. All math is float64. ``crop_border`` pixels are removed from each
 edge; with ``y_channel=True`` the metric is computed on BT.601 luma in 16..235.
 SSIM uses an 11x11 Gaussian window (sigma 1.5) over the valid region and the mean over
 channels, as BasicSR and the IR-SDE reference do.
@@ -9,13 +11,19 @@ channels, as BasicSR and the IR-SDE reference do.
 :func:`lpips` (AlexNet, v0.1) runs only on weights from local files (it never downloads);
 the network is a small module here with the ``lpips`` package's layer names, so that
 package's weight files load unchanged without torchvision.
+
+:func:`swd` scores two image *sets* by the sliced Wasserstein distance of their
+Laplacian-pyramid patch distributions (Karras et al. 2018), numpy only.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +39,32 @@ def rgb_to_y(img: np.ndarray) -> np.ndarray:
     return img.astype(np.float64) @ _Y_WEIGHTS + 16.0
 
 
+def check_8bit_scale(img: np.ndarray) -> None:
+    """Refuse (``ValueError``, one line) an image that is not on the 0..255 scale."""
+    img = np.asarray(img)
+    if img.size == 0 or img.dtype == np.uint8:
+        return
+    lo, hi = float(np.nanmin(img)), float(np.nanmax(img))
+    if img.dtype.kind in "ui" and (lo < 0 or hi > 255):
+        raise ValueError(
+            f"{img.dtype} image with values {lo:g}..{hi:g}: metrics take uint8 images or "
+            "values on the 0..255 scale"
+        )
+    if img.dtype.kind == "f" and 0 < hi <= 1:
+        raise ValueError(
+            f"{img.dtype} image with values in [0, 1] (max {hi:.3g}): metrics take uint8 images "
+            "or values on the 0..255 scale; convert with irsde.io.to_uint8(img)"
+        )
+
+
 def _prepare(
     a: np.ndarray, b: np.ndarray, crop_border: int, y_channel: bool
 ) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         raise ValueError(f"image shapes differ: {a.shape} vs {b.shape}")
+    check_8bit_scale(a)
+    check_8bit_scale(b)
     a = a.astype(np.float64)
     b = b.astype(np.float64)
     if y_channel and a.ndim == 3 and a.shape[2] == 3:
@@ -282,3 +311,139 @@ def _read(path: str | os.PathLike) -> dict[str, Tensor]:
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: not a state dict")
     return {k: v for k, v in obj.items() if isinstance(v, Tensor)}
+
+
+# ------------------------------------------------------------------ sliced Wasserstein
+#: the binomial 5-tap filter of ``cv2.pyrDown`` (Karras et al. 2018's pyramid)
+_BINOMIAL = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
+
+
+@dataclass(frozen=True)
+class SWD:
+    """Sliced Wasserstein distance per Laplacian-pyramid level (finest first) and their mean,
+    times 1000 as Karras et al. report it."""
+
+    levels: tuple[float, ...]
+    mean: float
+
+
+def _blur(img: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Separable 5x5 binomial filter over axes 0 and 1 (mirror padding), times ``scale``."""
+    for axis in (0, 1):
+        pad = [(2, 2) if a == axis else (0, 0) for a in range(img.ndim)]
+        p = np.pad(img, pad, mode="reflect")
+        n = img.shape[axis]
+        img = sum(w * np.take(p, np.arange(i, i + n), axis=axis) for i, w in enumerate(_BINOMIAL))
+    return img * scale
+
+
+def laplacian_pyramid(img: np.ndarray, levels: int) -> list[np.ndarray]:
+    """``levels`` band-pass images of an ``H x W x C`` float array (finest first; the last is
+    the low-pass residual): ``G_k - up(G_{k+1})`` with ``cv2.pyrDown`` / ``pyrUp`` filters."""
+    gauss = [img.astype(np.float64)]
+    for _ in range(1, levels):
+        gauss.append(_blur(gauss[-1])[::2, ::2])
+    out = []
+    for fine, coarse in itertools.pairwise(gauss):
+        up = np.zeros((2 * coarse.shape[0], 2 * coarse.shape[1], *coarse.shape[2:]))
+        up[::2, ::2] = coarse
+        out.append(fine - _blur(up, 4.0)[: fine.shape[0], : fine.shape[1]])
+    return [*out, gauss[-1]]
+
+
+def patch_descriptors(
+    img: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    levels: int = 4,
+    patch: int = 7,
+    per_image: int = 128,
+) -> list[np.ndarray]:
+    """``per_image`` random ``patch x patch`` neighbourhoods of each pyramid level of one image,
+    as ``(per_image, C, patch, patch)`` arrays; :class:`ValueError` if a level is too small."""
+    arr = np.asarray(img, dtype=np.float64)
+    arr = arr[..., None] if arr.ndim == 2 else arr
+    out = []
+    for level in laplacian_pyramid(arr, levels):
+        h, w = level.shape[:2]
+        if h < patch or w < patch:
+            side = patch * 2 ** (levels - 1)
+            raise ValueError(f"image {arr.shape[1]}x{arr.shape[0]} too small for SWD with "
+                             f"{levels} levels (needs {side} px a side)")  # fmt: skip
+        ys = rng.integers(0, h - patch + 1, per_image)
+        xs = rng.integers(0, w - patch + 1, per_image)
+        win = sliding_window_view(level, (patch, patch), axis=(0, 1))  # (h', w', C, p, p)
+        out.append(win[ys, xs])
+    return out
+
+
+def _normalized(desc: list[np.ndarray]) -> np.ndarray:
+    """Stacked descriptors minus their per-channel mean over the set, over its std, flattened."""
+    d = np.concatenate(desc, axis=0)
+    d = d - d.mean(axis=(0, 2, 3), keepdims=True)
+    d = d / np.maximum(d.std(axis=(0, 2, 3), keepdims=True), 1e-12)
+    return d.reshape(d.shape[0], -1)
+
+
+def sliced_wasserstein(
+    a: np.ndarray, b: np.ndarray, rng: np.random.Generator, directions: int = 512
+) -> float:
+    """Mean over random unit directions of the 1-D W1 distance of the projected rows of ``a``
+    and ``b`` (equal row counts): sort and compare."""
+    if a.shape != b.shape:
+        raise ValueError(f"descriptor sets differ in shape: {a.shape} vs {b.shape}")
+    dirs = rng.standard_normal((a.shape[1], directions))
+    dirs /= np.linalg.norm(dirs, axis=0, keepdims=True)
+    pa, pb = np.sort(a @ dirs, axis=0), np.sort(b @ dirs, axis=0)
+    return float(np.abs(pa - pb).mean())
+
+
+def swd_from_descriptors(
+    preds: list[list[np.ndarray]],
+    gts: list[list[np.ndarray]],
+    *,
+    seed: int = 0,
+    directions: int = 512,
+) -> SWD:
+    """:func:`swd` from per-image :func:`patch_descriptors` of the two sets."""
+    if not preds or len(preds) != len(gts):
+        raise ValueError(
+            f"SWD needs two non-empty sets of equal size, got {len(preds)} and {len(gts)}"
+        )
+    rng = np.random.default_rng([seed, 1])
+    levels = tuple(
+        1e3 * sliced_wasserstein(_normalized([p[k] for p in preds]), _normalized([g[k] for g in gts]), rng, directions)
+        for k in range(len(preds[0]))
+    )  # fmt: skip
+    return SWD(levels, float(np.mean(levels)))
+
+
+def swd(
+    preds: Sequence[np.ndarray],
+    gts: Sequence[np.ndarray],
+    *,
+    seed: int = 0,
+    levels: int = 4,
+    patch: int = 7,
+    per_image: int = 128,
+    directions: int = 512,
+) -> SWD:
+    """Sliced Wasserstein distance between the Laplacian-pyramid patch distributions of two
+    image sets (Karras et al., ICLR 2018; no network).
+
+    From each of ``levels`` pyramid levels of every image, ``per_image`` random
+    ``patch x patch`` neighbourhoods; per level and set, each channel normalised to zero
+    mean and unit std over the set; ``directions`` random 1-D projections, sorted and
+    compared (mean absolute difference). Image ``i`` of both sets uses the same patch
+    positions (``seed``, ``i``), so identical sets score 0. Per-set normalisation makes
+    the score blind to a global gain or offset per channel.
+    """
+
+    def desc(img: np.ndarray, i: int) -> list[np.ndarray]:
+        rng = np.random.default_rng([seed, 0, i])
+        return patch_descriptors(img, rng, levels=levels, patch=patch, per_image=per_image)
+
+    return swd_from_descriptors(
+        [desc(p, i) for i, p in enumerate(preds)], [desc(g, i) for i, g in enumerate(gts)],
+        seed=seed, directions=directions,
+    )  # fmt: skip

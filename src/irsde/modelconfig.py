@@ -14,7 +14,9 @@ Field forms:
 - ``sde``: settings that :func:`irsde.sde.build_sde` takes, ``"type"`` left out for
   IR-SDE (files record it: ``{"type": "irsde", ...}``; old files without it are IR-SDE).
 - ``task``: a task name, a list of them (a universal model) or None.
-- ``sampler``: ``{"name", "steps", "spacing", "ensemble"}`` or None.
+- ``sampler``: ``{"name", "steps", "spacing", "ensemble"}`` or None, optionally with
+  ``"realistic": {"name", "steps", "spacing"}`` (``Restorer(mode="realistic")``; missing
+  keys from :data:`irsde.samplers.REALISTIC_DEFAULT`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from .errors import ModelLoadError
 from .nets import NOISE, Architecture, get_architecture
-from .samplers import DEFAULT_SAMPLER, SAMPLERS, SPACINGS
+from .samplers import DEFAULT_SAMPLER, REALISTIC_DEFAULT, SAMPLERS, SPACINGS
 from .sde import DEFAULT_SDE_TYPE, DEFAULT_SPACING, SDE, build_sde, sde_spec
 
 #: version of the metadata layout written by :meth:`ModelConfig.to_metadata`
@@ -132,6 +134,11 @@ class ModelConfig(dict):
         return get_architecture(self["arch"])
 
     @property
+    def conditional(self) -> bool:
+        """Whether the network reads ``mu`` (an unconditional one ignores it)."""
+        return self.architecture.is_conditional(self["arch_params"])
+
+    @property
     def parametrization(self) -> str:
         """What the network predicts (a name of :data:`irsde.nets.PARAMETRIZATIONS`)."""
         return self["arch_params"].get("prediction", NOISE)
@@ -142,8 +149,9 @@ class ModelConfig(dict):
 
     # ------------------------------------------------------------------ metadata
     def to_metadata(self) -> str:
-        """The JSON that a model file stores (the SDE with its ``"type"``)."""
-        meta = {"format": FORMAT_VERSION, **self}
+        """The JSON that a model file stores (the SDE with its ``"type"``; ``"conditional"``
+        recorded for readers, derived from the architecture when read back)."""
+        meta = {"format": FORMAT_VERSION, **self, "conditional": self.conditional}
         meta.pop("source")
         meta["sde"] = None if self["sde"] is None else sde_spec(self["sde"])
         return json.dumps(meta)
@@ -153,9 +161,13 @@ class ModelConfig(dict):
         """The config a model file stores; a one-line :class:`ModelLoadError` naming
         ``path`` when it is not valid."""
         try:
-            meta = json.loads(raw)
+            meta = json.loads(raw, parse_constant=_no_constant)
+            _check_depth(meta)
         except json.JSONDecodeError as err:
             raise ModelLoadError(f"{path}: invalid irsde metadata ({err})") from None
+        except (ValueError, RecursionError) as err:
+            why = "nested too deeply" if isinstance(err, RecursionError) else str(err)
+            raise ModelLoadError(f"{path}: invalid irsde metadata ({why})") from None
         if not isinstance(meta, dict):
             raise ModelLoadError(f"{path}: invalid irsde metadata (not a JSON object)")
         fields = {k: meta.get(k) for k in cls.FIELDS if k != "source"}
@@ -167,6 +179,26 @@ class ModelConfig(dict):
 
 
 # -------------------------------------------------------------------------- checks
+#: deepest nesting of objects and lists a model file's metadata may have
+MAX_DEPTH = 16
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _check_depth(value: Any) -> None:
+    """Refuse metadata nested deeper than :data:`MAX_DEPTH` (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                raise ValueError(f"nested more than {MAX_DEPTH} deep")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+
+
 def _arch(value: Any) -> str:
     return get_architecture(value).name
 
@@ -209,9 +241,12 @@ def _sampler(value: Any) -> dict[str, Any] | None:
         return None
     cfg = dict(SAMPLER_DEFAULTS)
     cfg.update({"name": value} if isinstance(value, str) else _object(value))
+    realistic = cfg.pop("realistic", None)
     unknown = sorted(set(cfg) - set(SAMPLER_DEFAULTS))
     if unknown:
         raise ValueError(f"unknown sampler settings: {', '.join(unknown)}")
+    if realistic is not None:
+        cfg["realistic"] = _realistic(realistic)
     if cfg["name"] not in SAMPLERS:
         raise ValueError(f"unknown sampler {cfg['name']!r}; choose one of {', '.join(SAMPLERS)}")
     if cfg["spacing"] not in SPACINGS:
@@ -221,6 +256,18 @@ def _sampler(value: Any) -> dict[str, Any] | None:
         if not (n is None and key == "steps") and (type(n) is not int or n < 1):
             raise ValueError(f"{key} must be a positive integer, got {n!r}")
     return cfg
+
+
+def _realistic(value: Any) -> dict[str, Any]:
+    """The ``"realistic"`` entry of a sampler config: checked like the config itself."""
+    own = _object(value)
+    unknown = sorted(set(own) - set(REALISTIC_DEFAULT))
+    if unknown:
+        raise ValueError(f"unknown realistic sampler settings: {', '.join(unknown)}")
+    full = _sampler({**REALISTIC_DEFAULT, **own})
+    if not full or full["steps"] is None:
+        raise ValueError("realistic steps must be a positive integer, got None")
+    return own
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:

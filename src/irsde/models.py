@@ -19,7 +19,6 @@ import logging
 import os
 import pickle
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -164,11 +163,13 @@ def _tensors_for_saving(net: nn.Module, dtype: torch.dtype) -> dict[str, Tensor]
 def _atomic_save(tensors: dict[str, Tensor], metadata: dict[str, str], path: Path) -> None:
     from safetensors.torch import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    from .io import temp_file_beside
+
+    tmp = temp_file_beside(path)  # with the permissions of a plain open()
+    mode = os.stat(tmp).st_mode
     try:
         save_file(tensors, tmp, metadata=metadata)
+        os.chmod(tmp, mode)  # save_file recreates the file as 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -183,7 +184,8 @@ def load_model(
 
     Args:
         path: a ``.safetensors`` file written by :func:`save_model` (or any safetensors
-            file with reference key names) or a reference ``.pth`` checkpoint.
+            file with reference key names), a reference ``.pth`` checkpoint, or the name
+            of an embedded model (``"denoise"``; an existing file of that name wins).
         device: where to put the network.
         task: fills in the task and its reference SDE settings when the file has none
             (reference checkpoints never do).
@@ -191,7 +193,9 @@ def load_model(
     Raises:
         ModelLoadError: missing, unreadable, unsafe or mismatching file.
     """
-    path = Path(path)
+    from .weights import resolve_model
+
+    path = resolve_model(path)
     state, config = read_model_file(path)
     if config["sde"] is None and task is not None:
         from .tasks import get_task
@@ -340,6 +344,45 @@ def _instantiate(config: ModelConfig, state: dict[str, Tensor], path: Path) -> n
     state = {k: v.to(torch.float32) if v.is_floating_point() else v for k, v in state.items()}
     net.load_state_dict(state, strict=True, assign=True)
     return net
+
+
+#: largest whole number a network's hyper-parameters may hold (widths, block counts)
+MAX_PARAM_INT = 65_536
+
+
+def check_network_params(arch: str, params: Mapping[str, Any], what: str) -> None:
+    """Refuse (:class:`ModelLoadError` naming ``what``) hyper-parameters that
+    :func:`load_model` would refuse once saved: the network must build (on the meta
+    device: no memory) and its own weights must read back as the same parameters."""
+    ints = [v for v in _leaves(params) if isinstance(v, int) and not isinstance(v, bool)]
+    if any(not 0 <= v <= MAX_PARAM_INT for v in ints):
+        raise ModelLoadError(
+            f"{what}: invalid parameters for {arch} {dict(params)}: whole numbers must be "
+            f"in 0..{MAX_PARAM_INT}"
+        )
+    try:
+        with torch.device("meta"):
+            net = build_network(arch, **params)
+    except Exception as err:  # untrusted parameters: any constructor error is a refusal
+        msg = _first_line(err)
+        raise ModelLoadError(
+            f"{what}: invalid parameters for {arch} {dict(params)}: {msg}"
+        ) from None
+    _check_params_match(arch, params, _bare(net).state_dict(), Path(what))
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, Mapping):
+        return [x for v in value.values() for x in _leaves(v)]
+    if isinstance(value, list | tuple):
+        return [x for v in value for x in _leaves(v)]
+    return [value]
+
+
+def _bare(net: nn.Module) -> nn.Module:
+    from .nets import unwrap
+
+    return unwrap(net)
 
 
 def _check_params_match(

@@ -27,8 +27,9 @@ LongTensor. ``callback`` receives a dict per step (``i``, ``t``, ``s``, ``x``,
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -45,13 +46,28 @@ SamplerLoop = Callable[[Net, SDE, Tensor, Tensor, list[int], NoiseFn, Callback |
 #: the sampler used when none is named (the reference's)
 DEFAULT_SAMPLER = "posterior"
 
+#: what a restore returns: ``faithful`` the model's stored setting (with the embedded
+#: models' 1-NFE default, the posterior-mean estimate), ``realistic`` a posterior sample
+MODES: tuple[str, ...] = ("faithful", "realistic")
+DEFAULT_MODE = "faithful"
+#: the realistic mode's setting when a model stores none: on the exact-posterior benchmark
+#: (``docs/exact-posterior.md``) ``unipc`` with ``logsnr`` spacing is at or below the 100-step
+#: posterior sampler's distance from 6 NFE on, for noise and blur, T = 100 and 1000
+REALISTIC_DEFAULT: Mapping[str, Any] = MappingProxyType(
+    {"name": "unipc", "steps": 6, "spacing": "logsnr"}
+)
+
 __all__ = [
+    "DEFAULT_MODE",
     "DEFAULT_SAMPLER",
+    "MODES",
+    "REALISTIC_DEFAULT",
     "SAMPLERS",
     "SPACINGS",
     "Sampler",
     "gaussian_noise",
     "get_sampler",
+    "realistic_setting",
     "register_sampler",
     "sample",
 ]
@@ -101,6 +117,13 @@ def get_sampler(name: str) -> Sampler:
         return SAMPLERS[name]
     except (KeyError, TypeError):
         raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}") from None
+
+
+def realistic_setting(stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``{"name", "steps", "spacing"}`` of the realistic mode: a model's stored sampler
+    config's ``"realistic"`` entry over :data:`REALISTIC_DEFAULT`."""
+    own = (stored or {}).get("realistic") or {}
+    return {**REALISTIC_DEFAULT, **own}
 
 
 def gaussian_noise(generator: torch.Generator | None = None) -> NoiseFn:
@@ -291,6 +314,7 @@ def _exponential_loop(net, sde, mu, x, ts, noise_fn, callback, *, order: int):
     "ddim",
     stochastic=False,
     description="deterministic posterior (DDIM, eta = 0)",
+    needs=("reverse_ode_drift",),  # integrates the probability-flow ODE
 )
 def ddim_loop(net, sde, mu, x, ts, noise_fn, callback):
     """``x_s = mu + alpha_s (x0_hat - mu) + sigma_s eps_hat``."""
@@ -301,6 +325,7 @@ def ddim_loop(net, sde, mu, x, ts, noise_fn, callback):
     "dpm2m",
     stochastic=False,
     description="second-order multistep exponential integrator (DPM-Solver++(2M)) on the PF ODE",
+    needs=("reverse_ode_drift",),
 )
 def dpm2m_loop(net, sde, mu, x, ts, noise_fn, callback):
     """DPM-Solver++(2M) in data prediction."""
@@ -318,6 +343,7 @@ def _log_snr(sde: SDE, t: int) -> float:
     stochastic=False,
     description="DPM-Solver++(2M) predictor with a trapezoidal corrector from the next "
     "evaluation (UniPC-2 style, no extra NFE)",
+    needs=("reverse_ode_drift",),
 )
 def unipc_loop(net, sde, mu, x, ts, noise_fn, callback):
     """Predictor-corrector exponential integrator of the PF ODE in data prediction.
@@ -360,6 +386,24 @@ def unipc_loop(net, sde, mu, x, ts, noise_fn, callback):
     return x
 
 
+@register_sampler(
+    "mean-ode",
+    stochastic=False,
+    description="GOUB's Mean-ODE: the reverse SDE without its noise term (docs/goub.md)",
+    needs=("mean_ode_step",),
+)
+def mean_ode_loop(net, sde, mu, x, ts, noise_fn, callback):
+    """``x_s = sde.mean_ode_step(x_t, mu, noise, t, s)``; the last step returns ``x0_hat``."""
+    for i, t in enumerate(ts):
+        s = _next(ts, i)
+        noise = net(x, mu, _timestep_batch(t, x))
+        x0_hat = sde.x0_from_noise(x, mu, noise, t)
+        x_next = x0_hat if s == 0 else sde.mean_ode_step(x, mu, noise, t, s)
+        _report(callback, i, t, s, x_next, x0_hat, len(ts))
+        x = x_next
+    return x
+
+
 # the samplers as functions of (net, sde, mu, steps, **options), for direct calls
 sample_posterior = SAMPLERS["posterior"]
 sample_sde = SAMPLERS["sde"]
@@ -367,3 +411,4 @@ sample_ode = SAMPLERS["ode"]
 sample_ddim = SAMPLERS["ddim"]
 sample_dpm2m = SAMPLERS["dpm2m"]
 sample_unipc = SAMPLERS["unipc"]
+sample_mean_ode = SAMPLERS["mean-ode"]

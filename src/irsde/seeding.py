@@ -6,6 +6,23 @@ import hashlib
 
 import numpy as np
 
+#: largest seed a user may give (numpy's and torch's generators take it, and the
+#: derived per-rank and per-image seeds stay within 64 bits)
+MAX_SEED = 2**32 - 1
+
+
+def seed_arg(text: str) -> int:
+    """An argparse type: a seed in ``0..MAX_SEED`` (argparse reports a usage error)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:20]!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be in 0..{MAX_SEED}, got {text[:24]}")
+    return value
+
 
 def image_seed(seed: int, name: str) -> list[int]:
     """Generator seed of the image file ``name`` under the run seed ``seed``."""

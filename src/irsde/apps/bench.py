@@ -615,9 +615,10 @@ def format_tables(result: dict[str, Any]) -> str:
                   "| PSNR-Y |", "|---|---|---|---|---|---|"]  # fmt: skip
         for task, f in few:
             lines.append(
-                f"| {task} | {f['reference_psnr_y']:.2f} | {f['nfe']} | {f['sampler']} "
+                f"| {task} | {f['reference_psnr_y']:.2f} | {nfe_label(f['nfe'])} | {f['sampler']} "
                 f"| {f['spacing']} | {f['psnr_y']:.2f} |"
             )
+        lines += ["", PSNR_NOTE]
     dq = [(t, r["default_quality"]) for t, r in result["tasks"].items() if r.get("default_quality")]
     if dq:
         lines += [
@@ -633,10 +634,26 @@ def format_tables(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: what one network evaluation returns: an estimate of the mean, not a posterior sample
+POSTERIOR_MEAN = "posterior-mean estimate"
+#: printed under every PSNR-against-NFE table
+PSNR_NOTE = (
+    f"PSNR rewards the posterior mean, and 1 NFE returns a {POSTERIOR_MEAN}: fewer NFE at equal "
+    "PSNR is no speedup at sampling. Samplers are compared at equal distance to the posterior "
+    "in benchmarks/exact_posterior.py (docs/exact-posterior.md)."
+)
+
+
+def nfe_label(nfe: int) -> str:
+    """``"1 (posterior-mean estimate)"`` for one evaluation, else the number."""
+    return f"{nfe} ({POSTERIOR_MEAN})" if nfe == 1 else str(nfe)
+
+
 def default_label(d: dict[str, Any]) -> str:
-    """``posterior 1`` or ``posterior 1 x8`` (steps, then self-ensemble size)."""
+    """``posterior 1 (posterior-mean estimate)`` or ``posterior 5 x8`` (steps, then
+    self-ensemble size)."""
     ens = int(d.get("ensemble") or 1)
-    return f"{d['sampler']} {d['steps']}" + (f" x{ens}" if ens > 1 else "")
+    return f"{d['sampler']} {nfe_label(d['steps'])}" + (f" x{ens}" if ens > 1 else "")
 
 
 def format_curves(result: dict[str, Any]) -> str:
@@ -648,7 +665,7 @@ def format_curves(result: dict[str, Any]) -> str:
             continue
         nfes = sorted({x["nfe"] for x in rows})
         out += [f"**{task}** (PSNR-Y, dB)", ""]
-        out.append("| sampler | spacing | " + " | ".join(map(str, nfes)) + " |")
+        out.append("| sampler | spacing | " + " | ".join(map(nfe_label, nfes)) + " |")
         out.append("|---|---|" + "---|" * len(nfes))
         keys = dict.fromkeys((x["sampler"], x["spacing"]) for x in rows)
         for smp, sp in keys:
@@ -658,7 +675,7 @@ def format_curves(result: dict[str, Any]) -> str:
             cells = [f"{vals[n]:.2f}" if n in vals else "" for n in nfes]
             out.append(f"| {smp} | {sp} | " + " | ".join(cells) + " |")
         out.append("")
-    return "\n".join(out)
+    return "\n".join([*out, PSNR_NOTE] if out else out)
 
 
 def write_plots(result: dict[str, Any], folder: str | os.PathLike) -> list[Path]:

@@ -22,8 +22,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "restore",
     "eval",
     "train",
+    "configs",
     "degrade",
     "convert",
+    "convert-config",
     "info",
     "models",
     "serve",
@@ -40,12 +42,28 @@ def build_parser() -> argparse.ArgumentParser:
         description="Image restoration with mean-reverting SDEs (IR-SDE).",
     )
     parser.add_argument("--version", action="version", version=f"irsde {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only print warnings and errors")
+    _add_global_flags(parser, False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        importlib.import_module(f"{__name__}.{name}").register(sub)
+        importlib.import_module(f"{__name__}.{name.replace('-', '_')}").register(sub)
+    for command in sub.choices.values():  # the same flags after the sub-command too
+        _add_global_flags(command, argparse.SUPPRESS)
     return parser
+
+
+def _add_global_flags(parser: argparse.ArgumentParser, default: object) -> None:
+    """``--debug`` and ``-q``; under a sub-command their default is SUPPRESS, so that
+    an absent flag keeps the value given (or not) before the sub-command."""
+    parser.add_argument(
+        "--debug", action="store_true", default=default, help="show full tracebacks on errors"
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="only print warnings, errors and requested output (no progress or summaries)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

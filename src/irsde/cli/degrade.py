@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..seeding import MAX_SEED, seed_arg
+
 log = logging.getLogger(__name__)
 
 
@@ -32,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
     p.add_argument("-o", "--out", type=Path, required=True, metavar="OUTDIR")
     p.add_argument("--task", required=True, help=", ".join(TASKS))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0, help=f"random seed (0..{MAX_SEED})")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--save-mask", action="store_true", help="inpaint: also write the hole masks")
     p.add_argument(

@@ -12,10 +12,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "eval",
         help="PSNR/SSIM of restored images against ground truth",
         description="Match files of --pred and --gt by name (stem) and report per-image and "
-        "mean PSNR and SSIM (paper conventions: 8-bit, float64 math).",
+        "mean PSNR and SSIM (paper conventions: 8-bit, float64 math). Each side is a "
+        "folder or one image file (two files: one pair, whatever their names).",
     )
-    p.add_argument("--pred", required=True, type=Path, metavar="DIR", help="restored images")
-    p.add_argument("--gt", required=True, type=Path, metavar="DIR", help="ground-truth images")
+    p.add_argument(
+        "--pred", required=True, type=Path, metavar="PATH", help="restored image(s): folder or file"
+    )
+    p.add_argument(
+        "--gt", required=True, type=Path, metavar="PATH", help="ground truth: folder or file"
+    )
     p.add_argument("--crop-border", type=int, default=0, metavar="N")
     p.add_argument("--y-channel", action="store_true", help="metrics on BT.601 luma (Y)")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
@@ -23,6 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grid", type=Path, metavar="DIR", help="write pred | gt | error images")
     p.add_argument("--lpips-weights", metavar="FILE", help="local LPIPS weights (adds LPIPS)")
     p.add_argument("--lpips-backbone", metavar="FILE", help="local AlexNet weights for LPIPS")
+    p.add_argument(
+        "--swd", action="store_true",
+        help="add the sliced Wasserstein distance of Laplacian-pyramid patches over the set "
+        "(a perceptual distance, no network; images >= 56 px a side)",
+    )  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -37,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         lpips_weights=args.lpips_weights,
         lpips_backbone=args.lpips_backbone,
         grid=args.grid,
+        swd=args.swd,
     )
     for line in report.unmatched:
         print(f"irsde eval: warning: {line}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""``irsde models``: list the embedded default models."""
+"""``irsde models``: list the embedded default models, where their files and cards are."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def _metric(entry, key: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..weights import available_models
+    from ..weights import WEIGHTS_DIR, available_models
 
     entries = available_models()
     if args.json:
@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
                 "name": e.name,
                 "task": e.task,
                 "path": str(e.path),
+                "card": str(e.card) if e.card.is_file() else None,
                 "size_bytes": e.size_bytes,
                 "arch": e.arch,
                 "params": e.params,
@@ -40,15 +41,29 @@ def run(args: argparse.Namespace) -> int:
     if not entries:
         print("no embedded models in this installation")
         return 0
-    header = f"{'name':<10} {'task':<9} {'size':>8} {'params':>9}  {'sampler':<16} {'PSNR-Y':>7} {'baseline':>8} {'blind':>8}"
+    lead = f"{'':<8} {'':>6} {'':>9}  {'':<14} "
+    print(f"{lead}{'PSNR-Y, held-out photos (dB)':^29}")
+    header = (
+        f"{'name':<8} {'size':>6} {'params':>9}  {'sampler':<14} "
+        f"{'IR-SDE':>7} {'classical':>10} {'classical':>10}"
+    )
     print(header)
+    print(f"{lead}{'(blind)':>7} {'(told)':>10} {'(blind)':>10}")
     print("-" * len(header))
     for e in entries:
         s = e.sampler or {}
         sampler = f"{s.get('name', '?')}/{s.get('steps') or 'T'}"
         sampler += f" x{s['ensemble']}" if (s.get("ensemble") or 1) > 1 else ""
         print(
-            f"{e.name:<10} {e.task:<9} {e.size_bytes / 1e6:>6.1f}MB {e.params or 0:>9,}  {sampler:<16} "
-            f"{_metric(e, 'psnr_y'):>7} {_metric(e, 'baseline_psnr_y'):>8} {_metric(e, 'blind_baseline_psnr_y'):>8}"
+            f"{e.name:<8} {e.size_bytes / 1e6:>4.1f}MB {e.params or 0:>9,}  {sampler:<14} "
+            f"{_metric(e, 'psnr_y'):>7} {_metric(e, 'baseline_psnr_y'):>10} "
+            f"{_metric(e, 'blind_baseline_psnr_y'):>10}"
         )
+    print(
+        "\nIR-SDE models are blind (told neither noise level nor blur kernel); 'told' is the "
+        "best classical\nmethod given the true degradation, 'blind' the best one that is not. "
+        "Sampler: name/steps xviews."
+    )
+    print(f"files: {WEIGHTS_DIR}/NAME.safetensors, cards: {WEIGHTS_DIR}/NAME.md")
+    print("use a model by its name: irsde restore photo.png -o out --model NAME; irsde info NAME")
     return 0

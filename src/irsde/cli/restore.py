@@ -12,13 +12,14 @@ from typing import Any
 
 from ..errors import InputError, UsageError
 from ..io import IMAGE_EXTENSIONS, list_images
+from ..seeding import MAX_SEED, seed_arg
 
 log = logging.getLogger("irsde")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     from ..restore import ENSEMBLE_SIZES
-    from ..samplers import DEFAULT_SAMPLER, SAMPLERS, SPACINGS
+    from ..samplers import DEFAULT_MODE, DEFAULT_SAMPLER, MODES, SAMPLERS, SPACINGS
     from ..sde import DEFAULT_SPACING, SCHEDULES
     from ..tasks import TASKS
 
@@ -31,7 +32,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
     p.add_argument("-o", "--out", required=True, type=Path, metavar="OUTDIR")
     p.add_argument("--task", help=f"task: {', '.join(TASKS)}")
-    p.add_argument("--model", type=Path, metavar="PATH", help=".safetensors or reference .pth")
+    p.add_argument(
+        "--model",
+        type=Path,
+        metavar="MODEL",
+        help=".safetensors or reference .pth file, or an embedded model's name (irsde models)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        default=DEFAULT_MODE,
+        help="faithful: the model's stored setting (1 NFE for the embedded models: the "
+        "posterior-mean estimate, best PSNR); realistic: a posterior sample (the model's "
+        "stored realistic setting, else unipc, 6 NFE, logsnr spacing; one view). "
+        f"--sampler/--steps override either (default: {DEFAULT_MODE})",
+    )
     p.add_argument(
         "--sampler",
         default=None,
@@ -48,7 +63,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_SPACING,
         help=f"timestep spacing with --steps: {', '.join(SPACINGS)} (default: {DEFAULT_SPACING})",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--noise-level",
+        type=float,
+        default=None,
+        metavar="SIGMA",
+        help="noise std of the inputs (8-bit units, e.g. 25, or a fraction) for a model whose "
+        "SDE is 'denoising': restoring starts at its t* (default: estimated per image)",
+    )
+    p.add_argument("--seed", type=seed_arg, default=0, help=f"random seed (0..{MAX_SEED})")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, mps or auto")
     p.add_argument("--tile", type=int, default=512, help="tile side in pixels (0: no tiling)")
     p.add_argument("--overlap", type=int, default=32, help="overlap between tiles")
@@ -73,7 +96,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--amp", choices=("bf16", "fp16"), help="mixed precision: bf16 (CUDA or CPU) or fp16 (CUDA)"
     )
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing outputs (an input of the same run is never replaced)",
+    )
+    p.add_argument(
+        "--suffix",
+        default="",
+        metavar="TEXT",
+        help="added to each output's name, e.g. _restored: photo.png -> photo_restored.png",
+    )
     g = p.add_argument_group("SDE settings (override the model's or the task's)")
     g.add_argument("--max-sigma", type=float, default=None)
     g.add_argument("--T", type=int, default=None, dest="T")
@@ -118,12 +151,14 @@ def shard(paths: list[Path]) -> tuple[list[Path], int, int]:
     return sorted(paths, key=str)[rank::world], rank, world
 
 
-def _collisions(paths: list[Path], ext: str | None) -> tuple[list[Path], list[str]]:
+def _collisions(
+    paths: list[Path], ext: str | None, suffix: str = ""
+) -> tuple[list[Path], list[str]]:
     """Drop inputs whose output name repeats an earlier one's (same name, other folder)."""
     seen: dict[str, Path] = {}
     keep, errors = [], []
     for p in paths:
-        name = p.stem + ext if ext else p.name
+        name = f"{p.stem}{suffix}{ext or p.suffix}"
         if name in seen:
             errors.append(f"{p}: same output name {name} as {seen[name]}; not restored")
         else:
@@ -196,7 +231,9 @@ def run(args: argparse.Namespace) -> int:
         if ext not in IMAGE_EXTENSIONS:
             raise UsageError(f"unsupported output format {args.ext!r}")
     paths, errors = expand_inputs(args.inputs)
-    paths, clashes = _collisions(paths, ext)
+    if os.sep in args.suffix or (os.altsep and os.altsep in args.suffix):
+        raise UsageError(f"--suffix {args.suffix!r}: must not contain a path separator")
+    paths, clashes = _collisions(paths, ext, args.suffix)
     errors += clashes
     paths, rank, world = shard(paths)
     if rank > 0:
@@ -220,6 +257,8 @@ def run(args: argparse.Namespace) -> int:
         tile_batch=args.tile_batch,
         image_batch=args.batch,
         amp=args.amp,
+        mode=args.mode,
+        noise_level=args.noise_level,
     )
     if restorer.sde_note:
         print(f"note: {restorer.sde_note}", file=sys.stderr)
@@ -249,6 +288,7 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             mask=_masks(args.mask),
             ext=ext,
+            suffix=args.suffix,
             callback=progress.step,
             on_result=on_result,
         )
@@ -259,7 +299,8 @@ def run(args: argparse.Namespace) -> int:
     _barrier()
     done = sum(r.status == "ok" for r in results)
     skipped = sum(r.status == "skipped" for r in results)
-    print(f"restored {done}, skipped {skipped}, failed {failed}{where} -> {args.out}")
+    if not args.quiet:
+        print(f"restored {done}, skipped {skipped}, failed {failed}{where} -> {args.out}")
     return 1 if failed else 0
 
 

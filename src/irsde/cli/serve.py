@@ -24,6 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860; 0: any free port)")
     p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests addressed to NAME (the Host header; repeatable; '*': any); "
+        "the loopback names and --host are always accepted",
+    )
+    p.add_argument(
         "--model",
         type=Path,
         action="append",
@@ -124,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         result_ttl=args.result_ttl,
         device=args.device,
         tile=args.tile,
+        allowed_hosts=[args.host, *args.allow_host],
     )
     app = create_app(settings)
     try:

@@ -1,6 +1,7 @@
-"""``irsde train CONFIG.yml --out RUNDIR [--resume] [--max-steps N] [--time-budget S]``.
+"""``irsde train CONFIG --out RUNDIR [--resume] [--max-steps N] [--time-budget S]``.
 
-Also runs under torchrun (one process per GPU or CPU share).
+CONFIG is a YAML file or a shipped config's name (:mod:`irsde.configs`); ``--print-config
+NAME`` writes one out. Also runs under torchrun (one process per GPU or CPU share).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 
 log = logging.getLogger("irsde")
@@ -20,9 +22,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train an IR-SDE model. Under 'torchrun --nproc_per_node K -m irsde train ...' "
         "the same command uses DistributedDataParallel (NCCL on GPUs, gloo on CPU).",
     )
-    p.add_argument("config", type=Path, help="YAML training config (see configs/)")
     p.add_argument(
-        "--out", type=Path, required=True, help="run folder: checkpoints, logs, exported models"
+        "config",
+        nargs="?",
+        help="YAML training config, or a shipped config's name (irsde configs lists them)",
+    )
+    p.add_argument(
+        "--out", type=Path, help="run folder: checkpoints, logs, exported models (required)"
+    )
+    p.add_argument(
+        "--print-config",
+        metavar="NAME",
+        help="print a shipped config's YAML (to edit: > my.yml) and exit",
     )
     p.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
@@ -45,11 +56,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..configs import config_path
+    from ..configs import load as load_config
     from ..errors import UsageError
-    from ..train import load_config
     from ..train.distributed import env_dist_info
     from ..train.trainer import Trainer
 
+    if args.print_config is not None:
+        sys.stdout.write(config_path(args.print_config).read_text(encoding="utf-8"))
+        return 0
+    if args.config is None or args.out is None:
+        raise UsageError("give a config and --out RUNDIR: irsde train smoke --out runs/smoke")
     cfg = load_config(args.config)
     if args.max_steps is not None and args.max_steps < 1:
         raise UsageError("--max-steps must be at least 1")
@@ -62,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     main_rank = env_dist_info().is_main
     trainer = Trainer(cfg, args.out, resume=args.resume, max_steps=args.max_steps)
     bar = None
-    if main_rank and not args.no_progress:
+    if main_rank and not args.no_progress and not args.quiet:
         from tqdm import tqdm
 
         bar = tqdm(
@@ -85,12 +102,15 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
         trainer.close()
-    if main_rank:
-        print(
-            json.dumps(
-                {k: summary[k] for k in ("steps", "steps_per_s", "best_val_psnr", "final_model")},
-                indent=None,
-            )
-        )
-        print(f"run folder: {args.out}  (tensorboard --logdir {args.out / 'tb'})")
+    if main_rank and not args.quiet:
+        keys = ("steps", "steps_per_s", "best_val_psnr", "final_model")
+        print(json.dumps({k: summary[k] for k in keys}, indent=None))
+        print(f"run folder: {args.out}{_tensorboard_hint(args.out / 'tb')}")
     return 0
+
+
+def _tensorboard_hint(tb: Path) -> str:
+    """How to view the TensorBoard logs, when some were written."""
+    if tb.is_dir() and any(tb.iterdir()):
+        return f"  (tensorboard --logdir {tb})"
+    return "  (no TensorBoard logs: pip install 'irsde[train]' to get them)"

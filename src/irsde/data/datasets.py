@@ -238,7 +238,7 @@ def _check_crop(crop: int | None, scale: int, crop_mode: str) -> str:
     return crop_mode
 
 
-def _params_per_task(tasks: list[str], params: dict[str, Any] | None) -> dict[str, dict]:
+def params_per_task(tasks: list[str], params: dict[str, Any] | None) -> dict[str, dict]:
     """Degradation parameters by task, checked: ``params`` itself for one task, else a
     dict keyed by task names."""
     params = dict(params or {})
@@ -306,7 +306,7 @@ class SyntheticDataset(_SeededDataset):
         self.scale = max(get_task(t).scale for t in self.tasks)
         self.deadleaves_bank = int(deadleaves_bank)
         self._bank: dict[int, np.ndarray] = {}
-        self.params = _params_per_task(self.tasks, params)
+        self.params = params_per_task(self.tasks, params)
         self.crop, self.augment = crop, augment
         self.crop_mode = _check_crop(crop, self.scale, crop_mode)
         self.deadleaves_params = dict(deadleaves_params or {})

@@ -3,8 +3,10 @@
 Each architecture module holds its network, and an :class:`Architecture` descriptor
 (how to recognise its state dict and infer its hyper-parameters) registered below;
 detection is a loop over :data:`ARCHITECTURES` in this order. ``ConditionalUNet`` is
-the reference network (its checkpoints load unchanged); ``ConditionalNAFNet`` is a much
-cheaper alternative for small CPU models. A network that predicts something other than
+the reference network (its checkpoints load unchanged), ``UnconditionalUNet`` the
+reference's denoising-sde U-Net (``mu`` unused), ``RefusionNAFNet`` the reference's
+Refusion NAFNet; ``ConditionalNAFNet`` is this toolkit's much cheaper alternative for
+small CPU models. A network that predicts something other than
 the noise is wrapped (:mod:`irsde.nets.parametrization`).
 """
 
@@ -14,7 +16,7 @@ from typing import Any
 
 from torch import nn
 
-from . import nafnet, unet
+from . import nafnet, refusion, uncond_unet, unet
 from .architecture import Architecture, StateDict
 from .common import count_parameters
 from .nafnet import ConditionalNAFNet
@@ -27,6 +29,8 @@ from .parametrization import (
     prediction_of,
     unwrap,
 )
+from .refusion import RefusionNAFNet
+from .uncond_unet import UnconditionalUNet
 from .unet import ConditionalUNet
 
 #: every network, by name, in detection order
@@ -34,7 +38,9 @@ ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
     for a in (
         unet.ARCHITECTURE,
+        uncond_unet.ARCHITECTURE,
         nafnet.ARCHITECTURE,
+        refusion.ARCHITECTURE,
     )
 }
 #: name -> network class
@@ -96,7 +102,7 @@ def detect_architecture(state: StateDict) -> Architecture:
     first = ", ".join(list(state)[:_MAX_LISTED])
     msg = f"unrecognised network (first keys: {first})"
     near = [(len(a.missing(state)), a) for a in ARCHITECTURES.values()]
-    near = [(n, a) for n, a in near if n < len(a.keys)]
+    near = [(n, a) for n, a in near if n < len(a.keys) + bool(a.pattern)]
     if near:
         _, a = min(near, key=lambda na: na[0])
         msg += f"; not a {a.name}: no {', '.join(a.missing(state))}"
@@ -122,6 +128,8 @@ __all__ = [
     "ConditionalNAFNet",
     "ConditionalUNet",
     "Parametrization",
+    "RefusionNAFNet",
+    "UnconditionalUNet",
     "X0Parametrization",
     "architecture_of",
     "build_network",

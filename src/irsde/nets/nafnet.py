@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from .architecture import Architecture, StateDict, key_indices
+from .architecture import Architecture, StateDict, block_count, key_indices
 from .common import (
     SinusoidalEmbedding,
     Timestep,
@@ -65,17 +65,24 @@ class LayerNorm2d(nn.Module):
 class NAFBlock(nn.Module):
     """NAF block with a time-conditioned scale/shift before each of its two halves."""
 
-    def __init__(self, c: int, time_dim: int, dw_expand: int = 2, ffn_expand: int = 2) -> None:
+    def __init__(
+        self,
+        c: int,
+        time_dim: int,
+        dw_expand: int = 2,
+        ffn_expand: int = 2,
+        norm: type[nn.Module] = LayerNorm2d,
+    ) -> None:
         super().__init__()
         dw, ffn = c * dw_expand, c * ffn_expand
         self.mlp = nn.Sequential(SimpleGate(-1), nn.Linear(time_dim // 2, 4 * c))
-        self.norm1 = LayerNorm2d(c)
+        self.norm1 = norm(c)
         self.conv1 = nn.Conv2d(c, dw, 1)
         self.conv2 = nn.Conv2d(dw, dw, 3, padding=1, groups=dw)
         self.sg = SimpleGate()
         self.sca = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(dw // 2, dw // 2, 1))
         self.conv3 = nn.Conv2d(dw // 2, c, 1)
-        self.norm2 = LayerNorm2d(c)
+        self.norm2 = norm(c)
         self.conv4 = nn.Conv2d(c, ffn, 1)
         self.conv5 = nn.Conv2d(ffn // 2, c, 1)
         self.beta = nn.Parameter(torch.zeros(1, c, 1, 1))
@@ -91,7 +98,91 @@ class NAFBlock(nn.Module):
         return torch.addcmul(y, self.conv5(self.sg(h)), self.gamma)
 
 
-class ConditionalNAFNet(nn.Module):
+class NAFNetBody(nn.Module):
+    """The NAFNet layout shared by the conditional NAFNets: time MLP, ``intro`` (reading
+    ``in_ch`` channels), encoder stages with strided downsampling, middle blocks,
+    PixelShuffle upsampling with additive skips, ``ending``. Subclasses say what the
+    network reads (:meth:`_input`) and how it pads (:meth:`_pad`)."""
+
+    def __init__(
+        self,
+        in_ch: int,
+        out_nc: int,
+        width: int,
+        enc_blocks: Sequence[int],
+        middle_blocks: int,
+        dec_blocks: Sequence[int],
+        dw_expand: int = 2,
+        ffn_expand: int = 2,
+        norm: type[nn.Module] = LayerNorm2d,
+    ) -> None:
+        super().__init__()
+        if len(enc_blocks) != len(dec_blocks):
+            raise ValueError("enc_blocks and dec_blocks must have the same length")
+        if width < 4 or width % 2:
+            raise ValueError(f"width must be an even number >= 4, got {width}")
+        self.padder_size = 2 ** len(enc_blocks)
+        time_dim = 4 * width
+        self.time_mlp = nn.Sequential(
+            SinusoidalEmbedding(width),
+            nn.Linear(width, 2 * time_dim),
+            SimpleGate(-1),
+            nn.Linear(time_dim, time_dim),
+        )
+        self.intro = nn.Conv2d(in_ch, width, 3, padding=1)
+        self.ending = nn.Conv2d(width, out_nc, 3, padding=1)
+
+        def stage(c: int, n: int) -> nn.ModuleList:
+            return nn.ModuleList(
+                NAFBlock(c, time_dim, dw_expand, ffn_expand, norm) for _ in range(n)
+            )
+
+        self.encoders, self.downs = nn.ModuleList(), nn.ModuleList()
+        self.decoders, self.ups = nn.ModuleList(), nn.ModuleList()
+        c = width
+        for n in enc_blocks:
+            self.encoders.append(stage(c, n))
+            self.downs.append(nn.Conv2d(c, 2 * c, 2, stride=2))
+            c *= 2
+        self.middle_blks = stage(c, middle_blocks)
+        for n in dec_blocks:
+            self.ups.append(nn.Sequential(nn.Conv2d(c, 2 * c, 1, bias=False), nn.PixelShuffle(2)))
+            c //= 2
+            self.decoders.append(stage(c, n))
+
+    def _input(self, x_t: Tensor, mu: Tensor) -> Tensor:
+        """What ``intro`` reads: ``x_t - mu`` and ``mu`` stacked."""
+        return torch.cat((x_t - mu, mu), dim=1)
+
+    def _pad(self, x: Tensor) -> Tensor:
+        """``x`` padded to a multiple of ``padder_size`` (reflected)."""
+        return pad_to_multiple(x, self.padder_size)
+
+    @staticmethod
+    def _run(blocks: nn.ModuleList, x: Tensor, emb: Tensor) -> Tensor:
+        for block in blocks:
+            x = block(x, emb)
+        return x
+
+    def forward(self, x_t: Tensor, mu: Tensor, t: Timestep) -> Tensor:
+        h, w = x_t.shape[-2:]
+        x = self._pad(self._input(x_t, mu))
+        x = match_layout(x, self.intro.weight)
+        t = timesteps_for_batch(t, x.shape[0], x.device)
+        emb = self.time_mlp(t)
+        x = self.intro(x)
+        skips: list[Tensor] = []
+        for blocks, down in zip(self.encoders, self.downs, strict=True):
+            x = self._run(blocks, x, emb)
+            skips.append(x)
+            x = down(x)
+        x = self._run(self.middle_blks, x, emb)
+        for blocks, up in zip(self.decoders, self.ups, strict=True):
+            x = self._run(blocks, up(x) + skips.pop(), emb)
+        return self.ending(x)[..., :h, :w].contiguous()
+
+
+class ConditionalNAFNet(NAFNetBody):
     """Conditional NAFNet noise predictor, called as ``net(x_t, mu, t)``.
 
     Args:
@@ -119,12 +210,10 @@ class ConditionalNAFNet(nn.Module):
         dw_expand: int = 2,
         ffn_expand: int = 2,
     ) -> None:
-        super().__init__()
         enc_blocks, dec_blocks = [int(n) for n in enc_blocks], [int(n) for n in dec_blocks]
-        if len(enc_blocks) != len(dec_blocks):
-            raise ValueError("enc_blocks and dec_blocks must have the same length")
-        if width < 4 or width % 2:
-            raise ValueError(f"width must be an even number >= 4, got {width}")
+        super().__init__(
+            2 * in_nc, out_nc, width, enc_blocks, middle_blocks, dec_blocks, dw_expand, ffn_expand
+        )
         self.arch_params = {
             "in_nc": in_nc,
             "out_nc": out_nc,
@@ -135,55 +224,6 @@ class ConditionalNAFNet(nn.Module):
             "dw_expand": dw_expand,
             "ffn_expand": ffn_expand,
         }
-        self.padder_size = 2 ** len(enc_blocks)
-        time_dim = 4 * width
-        self.time_mlp = nn.Sequential(
-            SinusoidalEmbedding(width),
-            nn.Linear(width, 2 * time_dim),
-            SimpleGate(-1),
-            nn.Linear(time_dim, time_dim),
-        )
-        self.intro = nn.Conv2d(2 * in_nc, width, 3, padding=1)
-        self.ending = nn.Conv2d(width, out_nc, 3, padding=1)
-
-        def stage(c: int, n: int) -> nn.ModuleList:
-            return nn.ModuleList(NAFBlock(c, time_dim, dw_expand, ffn_expand) for _ in range(n))
-
-        self.encoders, self.downs = nn.ModuleList(), nn.ModuleList()
-        self.decoders, self.ups = nn.ModuleList(), nn.ModuleList()
-        c = width
-        for n in enc_blocks:
-            self.encoders.append(stage(c, n))
-            self.downs.append(nn.Conv2d(c, 2 * c, 2, stride=2))
-            c *= 2
-        self.middle_blks = stage(c, middle_blocks)
-        for n in dec_blocks:
-            self.ups.append(nn.Sequential(nn.Conv2d(c, 2 * c, 1, bias=False), nn.PixelShuffle(2)))
-            c //= 2
-            self.decoders.append(stage(c, n))
-
-    @staticmethod
-    def _run(blocks: nn.ModuleList, x: Tensor, emb: Tensor) -> Tensor:
-        for block in blocks:
-            x = block(x, emb)
-        return x
-
-    def forward(self, x_t: Tensor, mu: Tensor, t: Timestep) -> Tensor:
-        h, w = x_t.shape[-2:]
-        x = pad_to_multiple(torch.cat((x_t - mu, mu), dim=1), self.padder_size)
-        x = match_layout(x, self.intro.weight)
-        t = timesteps_for_batch(t, x.shape[0], x.device)
-        emb = self.time_mlp(t)
-        x = self.intro(x)
-        skips: list[Tensor] = []
-        for blocks, down in zip(self.encoders, self.downs, strict=True):
-            x = self._run(blocks, x, emb)
-            skips.append(x)
-            x = down(x)
-        x = self._run(self.middle_blks, x, emb)
-        for blocks, up in zip(self.decoders, self.ups, strict=True):
-            x = self._run(blocks, up(x) + skips.pop(), emb)
-        return self.ending(x)[..., :h, :w].contiguous()
 
 
 _BLOCK_KEY = re.compile(r"^(encoders\.\d+|middle_blks|decoders\.\d+)\.(\d+)\.")
@@ -228,7 +268,7 @@ def infer_params(state: StateDict) -> dict:
     levels = len(key_indices(state, "downs"))
 
     def blocks(prefix: str) -> int:
-        return len(key_indices(state, prefix))
+        return block_count(state, prefix)
 
     params = {
         "in_nc": int(w.shape[1]) // 2,
@@ -252,6 +292,8 @@ ARCHITECTURE = Architecture(
     cls=ConditionalNAFNet,
     # the time embedding tells it from a plain NAFNet (``intro``/``ending`` as well)
     keys=("intro.weight", "time_mlp.1.weight", "ending.weight"),
+    # a norm with weight and bias tells it from Refusion's gain-only one
+    pattern=r"\.norm1\.weight$",
     infer=infer_params,
     tiny={"width": 8, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]},
     description="a conditional NAFNet, far cheaper than the U-Net on CPU",

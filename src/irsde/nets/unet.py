@@ -77,19 +77,38 @@ class LinearAttention(nn.Module):
         self.to_out = nn.Sequential(nn.Conv2d(hidden, dim, 1), GainNorm(dim))
 
     def forward(self, x: Tensor) -> Tensor:
+        qkv = self.to_qkv(x)
+        if qkv.is_contiguous(memory_format=torch.channels_last) and not qkv.is_contiguous():
+            return self.to_out(self._attend_nhwc(qkv))
         b, _, h, w = x.shape
         n = h * w
-        qkv = self.to_qkv(x).reshape(b, 3, ATTN_HEADS, ATTN_HEAD_DIM, n)
+        qkv = qkv.reshape(b, 3, ATTN_HEADS, ATTN_HEAD_DIM, n)
         q = qkv[:, 0].softmax(dim=-2)
         k = qkv[:, 1].softmax(dim=-1)
         v = qkv[:, 2]
         # context[d, e] = sum_n k[d, n] v[e, n]; q's scale and v's 1/n fold into it
         context = torch.matmul(k, v.transpose(-1, -2)) * (ATTN_HEAD_DIM**-0.5 / n)
         out = torch.matmul(context.transpose(-1, -2), q)
-        out = out.reshape(b, ATTN_HEADS * ATTN_HEAD_DIM, h, w)
-        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-            out = out.contiguous(memory_format=torch.channels_last)
-        return self.to_out(out)
+        return self.to_out(out.reshape(b, ATTN_HEADS * ATTN_HEAD_DIM, h, w))
+
+    @staticmethod
+    def _attend_nhwc(qkv: Tensor) -> Tensor:
+        """The attention on a channels-last ``to_qkv`` output, without layout copies.
+
+        Pixels are rows of ``(n, 128)`` matrices; all heads go through one matmul each
+        way, with the context masked to its per-head diagonal blocks. The result is a
+        channels-last ``(B, 128, H, W)`` view.
+        """
+        b, _, h, w = qkv.shape
+        n, hidden = h * w, ATTN_HEADS * ATTN_HEAD_DIM
+        t = qkv.permute(0, 2, 3, 1).reshape(b, n, 3, hidden)
+        q = t[:, :, 0].unflatten(-1, (ATTN_HEADS, ATTN_HEAD_DIM)).softmax(dim=-1)
+        k = t[:, :, 1].softmax(dim=1)
+        context = torch.matmul(k.transpose(1, 2), t[:, :, 2])
+        block = qkv.new_full((ATTN_HEAD_DIM, ATTN_HEAD_DIM), ATTN_HEAD_DIM**-0.5 / n)
+        context = context * torch.block_diag(*[block] * ATTN_HEADS)
+        out = torch.matmul(q.reshape(b, n, hidden), context)
+        return out.reshape(b, h, w, hidden).permute(0, 3, 1, 2)
 
 
 class PreNorm(nn.Module):
@@ -133,6 +152,9 @@ class ConditionalUNet(nn.Module):
         depth: number of encoder/decoder levels (``depth - 1`` downsamplings).
     """
 
+    #: images stacked at the input (``x_t - mu`` and ``mu``)
+    inputs = 2
+
     def __init__(self, in_nc: int = 3, out_nc: int = 3, nf: int = 64, depth: int = 4) -> None:
         super().__init__()
         if nf < 4 or nf % 2 or depth < 1:
@@ -140,7 +162,7 @@ class ConditionalUNet(nn.Module):
         self.arch_params = {"in_nc": in_nc, "out_nc": out_nc, "nf": nf, "depth": depth}
         self.depth = depth
         time_dim = 4 * nf
-        self.init_conv = nn.Conv2d(2 * in_nc, nf, 7, padding=3, bias=False)
+        self.init_conv = nn.Conv2d(self.inputs * in_nc, nf, 7, padding=3, bias=False)
         self.time_mlp = nn.Sequential(
             SinusoidalEmbedding(nf),
             nn.Linear(nf, time_dim),
@@ -152,13 +174,23 @@ class ConditionalUNet(nn.Module):
         )
         mid = nf * 2**depth
         self.mid_block1 = ResBlock(mid, mid, time_dim)
-        self.mid_attn = attention(mid)
+        self.mid_attn = self._mid_attention(mid)
         self.mid_block2 = ResBlock(mid, mid, time_dim)
         self.ups = nn.ModuleList(
             self._up(nf * 2 ** (depth - 1 - j), j == depth - 1, time_dim) for j in range(depth)
         )
         self.final_res_block = ResBlock(2 * nf, nf, time_dim)
         self.final_conv = nn.Conv2d(nf, out_nc, 3, padding=1)
+
+    @staticmethod
+    def _mid_attention(dim: int) -> nn.Module:
+        """The attention between the middle ResBlocks."""
+        return attention(dim)
+
+    @staticmethod
+    def _input(x_t: Tensor, mu: Tensor) -> Tensor:
+        """The ``inputs * in_nc`` channels that ``init_conv`` reads."""
+        return torch.cat((x_t - mu, mu), dim=1)
 
     @staticmethod
     def _down(c: int, last: bool, time_dim: int) -> nn.ModuleList:
@@ -188,7 +220,7 @@ class ConditionalUNet(nn.Module):
 
     def forward(self, x_t: Tensor, mu: Tensor, t: Timestep) -> Tensor:
         h, w = x_t.shape[-2:]
-        x = pad_to_multiple(torch.cat((x_t - mu, mu), dim=1), 2**self.depth)
+        x = pad_to_multiple(self._input(x_t, mu), 2**self.depth)
         x = match_layout(x, self.init_conv.weight)
         emb = self.time_mlp(timesteps_for_batch(t, x.shape[0], x.device))
 
@@ -213,23 +245,42 @@ class ConditionalUNet(nn.Module):
         return self.final_conv(x)[..., :h, :w].contiguous()
 
 
-def infer_params(state: StateDict) -> dict:
-    """``ConditionalUNet`` hyper-parameters of a state dict, from its shapes."""
-    w = state["init_conv.weight"]
-    if w.ndim != 4 or w.shape[1] % 2:
+def unet_params(state: StateDict, inputs: int, name: str) -> dict:
+    """U-Net hyper-parameters of a state dict whose ``init_conv`` reads ``inputs``
+    images of as many channels as ``final_conv`` writes."""
+    w, out = state["init_conv.weight"], state["final_conv.weight"]
+    if w.ndim != 4 or out.ndim != 4:
         raise ValueError(f"init_conv.weight has an unexpected shape {tuple(w.shape)}")
+    out_nc = int(out.shape[0])
+    if int(w.shape[1]) != inputs * out_nc:
+        what = "x_t - mu and mu" if inputs == 2 else "x_t"
+        raise ValueError(
+            f"init_conv.weight reads {int(w.shape[1])} channels but final_conv.weight writes "
+            f"{out_nc}: a {name} reads {inputs} x {out_nc} ({what})"
+        )
     return {
-        "in_nc": int(w.shape[1]) // 2,
-        "out_nc": int(state["final_conv.weight"].shape[0]),
+        "in_nc": out_nc,
+        "out_nc": out_nc,
         "nf": int(w.shape[0]),
         "depth": len(key_indices(state, "downs")),
     }
 
 
+def infer_params(state: StateDict) -> dict:
+    """``ConditionalUNet`` hyper-parameters of a state dict, from its shapes."""
+    return unet_params(state, ConditionalUNet.inputs, "ConditionalUNet")
+
+
 ARCHITECTURE = Architecture(
     name="ConditionalUNet",
     cls=ConditionalUNet,
-    keys=("init_conv.weight", "time_mlp.1.weight", "final_conv.weight"),
+    # linear attention in the middle tells it from the unconditional U-Net
+    keys=(
+        "init_conv.weight",
+        "time_mlp.1.weight",
+        "final_conv.weight",
+        "mid_attn.fn.fn.to_out.1.g",
+    ),
     infer=infer_params,
     tiny={"nf": 8, "depth": 2},
     description="the reference IR-SDE U-Net (its checkpoints load unchanged)",

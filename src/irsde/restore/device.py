@@ -34,9 +34,29 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     try:
-        return torch.device(device)
+        dev = torch.device(device)
     except RuntimeError:
         raise UsageError(f"unknown device {device!r}; use cpu, cuda, cuda:N, mps or auto") from None
+    check_servable(dev, device)
+    return dev
+
+
+def check_servable(dev: torch.device, asked: str) -> None:
+    """Raise :class:`UsageError` (one line) for a device this machine cannot run on."""
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UsageError(f"--device {asked} was asked for but CUDA is not available")
+        if dev.index is not None and dev.index >= count:
+            raise UsageError(f"--device {asked}: this machine has {count} CUDA device(s)")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise UsageError(f"--device {asked} was asked for but MPS is not available")
+    elif dev.type != "cpu":
+        raise UsageError(
+            f"--device {asked}: cannot run on {dev.type}; use cpu, cuda, cuda:N, mps or auto"
+        )
 
 
 def native_bf16() -> bool:

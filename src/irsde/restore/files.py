@@ -56,12 +56,29 @@ def load_mask(path: str | os.PathLike) -> np.ndarray:
 
 
 def output_paths(
-    path: Path, out_dir: Path, ext: str | None = None, samples: int = 1
+    path: Path, out_dir: Path, ext: str | None = None, samples: int = 1, suffix: str = ""
 ) -> tuple[Path, Path | None]:
-    """Where the result of ``path`` goes (and its std map when ``samples > 1``)."""
-    out = out_dir / (path.stem + ext if ext else path.name)
+    """Where the result of ``path`` goes (and its std map when ``samples > 1``): its
+    name, ``suffix`` added to the stem, ``ext`` (e.g. ``.png``) replacing its extension."""
+    out = out_dir / f"{path.stem}{suffix}{ext or path.suffix}"
     std = out.with_name(f"{out.stem}_std.png") if samples > 1 else None
     return out, std
+
+
+def _identity(path: Path) -> set[object]:
+    """What makes two paths one file: the resolved path, and device and inode if it exists."""
+    ids: set[object] = {path.resolve()}
+    try:
+        st = path.stat()
+        ids.add((st.st_dev, st.st_ino))
+    except OSError:
+        pass
+    return ids
+
+
+def _same_file(path: Path, inputs: set[object]) -> bool:
+    """Whether ``path`` is one of ``inputs`` (:func:`_identity`): by name, link or hard link."""
+    return not _identity(path).isdisjoint(inputs)
 
 
 def restore_files(
@@ -72,12 +89,15 @@ def restore_files(
     *,
     mask: str | os.PathLike | dict[str, Path] | None = None,
     ext: str | None = None,
+    suffix: str = "",
     callback: StepCallback | None = None,
     on_result: Callable[[RestoreResult], None] | None = None,
 ) -> list[RestoreResult]:
     """Restore files into ``out_dir`` under their own names; one result per input, in
     input order. ``mask``: one mask file for all inputs, or a dict from input stem to
-    mask file. ``ext``: output extension (e.g. ``.png``)."""
+    mask file. ``ext``: output extension (e.g. ``.png``); ``suffix``: added to each
+    output's stem. An output that would replace an input (or mask) of the same run is
+    never written, ``overwrite`` or not: that input is reported as failed."""
     out_dir = Path(out_dir)
     results: list[RestoreResult] = []
     pending: dict[tuple[int, int], list[_Item]] = {}
@@ -94,8 +114,14 @@ def restore_files(
 
     paths = [Path(p) for p in inputs]
     masks = _MaskSource(mask)
+    protected = set().union(*(_identity(p) for p in [*paths, *masks.files()]))
     for path in paths:
-        out, std_out = output_paths(path, out_dir, ext, restorer.samples)
+        out, std_out = output_paths(path, out_dir, ext, restorer.samples, suffix)
+        clash = next((o for o in (out, std_out) if o and _same_file(o, protected)), None)
+        if clash is not None:
+            msg = f"{path}: output {clash} would replace an input; use another -o or --suffix"
+            report(RestoreResult(path, None, "failed", msg))
+            continue
         if not overwrite and out.exists():
             report(RestoreResult(path, out, "skipped", f"{out} exists (use --overwrite)"))
             continue
@@ -125,6 +151,12 @@ class _MaskSource:
     def __init__(self, mask: str | os.PathLike | dict[str, Path] | None) -> None:
         self.mask = mask
         self.shared: np.ndarray | None = None
+
+    def files(self) -> list[Path]:
+        """The mask files this source may read."""
+        if isinstance(self.mask, dict):
+            return list(self.mask.values())
+        return [] if self.mask is None else [Path(self.mask)]
 
     def get(self, path: Path) -> np.ndarray | None:
         if isinstance(self.mask, dict):

@@ -18,21 +18,46 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from ..errors import ConfigError, ModelLoadError, UsageError
+from ..errors import ConfigError, InputError, ModelLoadError, UsageError
 from ..io import LUMA, ImageData, as_image_data
-from ..samplers import DEFAULT_SAMPLER, SAMPLERS, NoiseFn, sample
+from ..samplers import (
+    DEFAULT_MODE,
+    DEFAULT_SAMPLER,
+    MODES,
+    SAMPLERS,
+    NoiseFn,
+    realistic_setting,
+    sample,
+)
 from ..sde import DEFAULT_SPACING, SDE, build_sde
 from ..tasks import DEFAULT_SDE, NO_TASK, Task, get_task
 from . import files
 from .device import autocast_dtype, resolve_device
 from .ensemble import check_ensemble, dihedral, undo_dihedral
 from .kinds import from_pil, to_array_like, to_pil
+from .noiselevel import estimate_noise_level
 from .tiling import TiledNet
 from .uncertainty import RunningMoments
 
 log = logging.getLogger(__name__)
 
 StepCallback = Callable[[dict[str, Any]], None]
+#: the sampler of an SDE restored from a noise level when none is named (the reference's)
+NOISE_LEVEL_SAMPLER = "ode"
+#: the SDE assumed for an unconditional network without settings (the reference's
+#: denoising-sde process, its defaults)
+UNCONDITIONAL_SDE: dict[str, Any] = {"type": "denoising"}
+
+
+def _unconditional(config: Mapping[str, Any] | None) -> bool:
+    """Whether the model's network ignores ``mu`` (see :meth:`Architecture.is_conditional`)."""
+    from ..nets import get_architecture
+
+    try:
+        arch = get_architecture((config or {}).get("arch"))
+    except ValueError:
+        return False
+    return not arch.is_conditional((config or {}).get("arch_params") or {})
 
 
 def resolve_sde(
@@ -52,7 +77,13 @@ def resolve_sde(
     own = (config or {}).get("sde")
     if isinstance(own, SDE):
         own = own.spec()
-    base = dict(own) if own else dict(get_task(task).sde if task else DEFAULT_SDE)
+    uncond = not own and _unconditional(config)
+    if own:
+        base = dict(own)
+    elif uncond:
+        base = dict(UNCONDITIONAL_SDE)
+    else:
+        base = dict(get_task(task).sde if task else DEFAULT_SDE)
     changes = {k: v for k, v in (overrides or {}).items() if v is not None}
     base.update(changes)
     try:
@@ -62,10 +93,43 @@ def resolve_sde(
     note = None
     if not own:
         origin = f"the reference settings of task {task!r}" if task else "the reference defaults"
+        if uncond:
+            origin = "the reference's denoising-sde defaults for an unconditional network"
         settings = ", ".join(f"{k}={v}" for k, v in sde.config().items())
         note = f"the model has no SDE settings; assumed {settings} ({origin}"
         note += ", with command-line overrides)" if changes else ")"
     return sde, note
+
+
+_EXPECTED = "expected uint8, uint16 or float in [0, 1], H x W x C"
+#: how far a float image may stray outside [0, 1] (rounding of earlier processing)
+_FLOAT_SLACK = 0.01
+
+
+def _check_range(
+    x: np.ndarray | Tensor, kind: str, floating: bool, expected: str = _EXPECTED
+) -> None:
+    """Refuse a float image outside [0, 1] (e.g. on the 0..255 scale) in one line."""
+    if not floating or (x.numel() == 0 if isinstance(x, Tensor) else x.size == 0):
+        return
+    lo, hi = float(x.min()), float(x.max())
+    if not (lo >= -_FLOAT_SLACK and hi <= 1 + _FLOAT_SLACK):  # also catches NaN
+        hint = "; divide by 255" if 1 < hi <= 255 and lo >= -_FLOAT_SLACK else ""
+        raise InputError(f"float {kind} with values {lo:.4g}..{hi:.4g}: {expected}{hint}")
+
+
+def _check_array(arr: np.ndarray) -> None:
+    """Refuse an array :meth:`Restorer.restore` would misread, saying what it expects."""
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and not 1 <= arr.shape[2] <= 4):
+        hint = " (a C x H x W array: arr.transpose(1, 2, 0))" if arr.ndim == 3 else ""
+        raise InputError(f"image array of shape {arr.shape}: {_EXPECTED}{hint}")
+    if arr.dtype.kind not in "uif":
+        raise InputError(f"image array of dtype {arr.dtype}: {_EXPECTED}")
+    if arr.dtype.kind in "ui" and arr.dtype not in (np.uint8, np.uint16) and arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi > 255:
+            raise InputError(f"{arr.dtype} image with values {lo}..{hi}: {_EXPECTED}")
+    _check_range(arr, "image", arr.dtype.kind == "f")
 
 
 def _per_item_noise(gens: Sequence[torch.Generator]) -> NoiseFn:
@@ -103,6 +167,16 @@ class Restorer:
         amp: autocast dtype: ``"bf16"`` (CUDA, or a CPU with native bf16: 1.3-1.6x faster
             there, within 0.1 dB), ``"fp16"`` (CUDA) or None (full precision, the default).
         callback: called with the sampler's per-step dict (plus ``sample``, ``samples``).
+        noise_level: for an SDE restored from a noise level (``denoising``): the noise std
+            of the inputs, 8-bit units (25) or a fraction (0.1), as the reference reads it;
+            the reverse process starts at ``sde.optimal_timestep(noise_level)`` with the
+            image as the state there. None: estimated per image
+            (:func:`~irsde.restore.noiselevel.estimate_noise_level`) and logged. Such an
+            SDE's sampler, when none is named and the model recommends none, is ``ode``.
+        mode: ``"faithful"`` (default): the model's stored setting, above; ``"realistic"``:
+            a posterior sample with the model's stored ``"realistic"`` sampler setting, else
+            :data:`irsde.samplers.REALISTIC_DEFAULT`, one view unless ``ensemble`` is
+            given; a ``sampler`` other than the default, or ``steps``, still override it.
     """
 
     def __init__(
@@ -123,7 +197,12 @@ class Restorer:
         image_batch: int = 4,
         amp: str | None = None,
         callback: StepCallback | None = None,
+        noise_level: float | None = None,
+        mode: str = DEFAULT_MODE,
     ) -> None:
+        if mode not in MODES:
+            raise UsageError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        self.mode = mode
         self.device = resolve_device(device)
         self.net = self._load(model)
         config = dict(getattr(self.net, "irsde_config", None) or {})
@@ -132,8 +211,15 @@ class Restorer:
         self.sde, self.sde_note = resolve_sde(config, self.task, sde)
         if self.sde_note:
             log.info("%s", self.sde_note)
+        self.from_noise_level = callable(getattr(self.sde, "optimal_timestep", None))
+        self.noise_level = self._noise_level(noise_level)
         rec = config.get("sampler") or {}
-        self.sampler = self._sampler(sampler or rec.get("name") or DEFAULT_SAMPLER)
+        if mode == "realistic":
+            rec = {**realistic_setting(rec), "ensemble": 1}
+            sampler = None if sampler == DEFAULT_SAMPLER else sampler
+            spacing = rec["spacing"] if spacing == DEFAULT_SPACING else spacing
+        default = NOISE_LEVEL_SAMPLER if self.from_noise_level else DEFAULT_SAMPLER
+        self.sampler = self._sampler(sampler or rec.get("name") or default)
         use_rec = sampler is None or sampler == rec.get("name")
         self.steps = steps if steps is not None else (rec.get("steps") if use_rec else None)
         self.spacing = (
@@ -189,6 +275,37 @@ class Restorer:
             )
         return get_task(model_task).name if model_task else None
 
+    def _noise_level(self, level: float | None) -> float | None:
+        if level is None:
+            return None
+        if not self.from_noise_level:
+            raise UsageError(
+                f"a noise level needs a model whose SDE restores from one (type 'denoising'); "
+                f"this model's is {self.sde.type!r}"
+            )
+        if not isinstance(level, int | float) or not level > 0:
+            raise UsageError(f"the noise level must be a positive number, got {level!r}")
+        return float(level)
+
+    def starts(self, mu: Tensor) -> list[int] | None:
+        """Per image of ``mu``, the timestep its reverse process starts from (None: ``T``,
+        from the prior). An SDE restored from a noise level starts at the ``t*`` of the
+        given or estimated level; 0 means nothing to remove."""
+        if not self.from_noise_level:
+            return None
+        levels = []
+        for img in mu:
+            level = self.noise_level
+            if level is None:
+                level = estimate_noise_level(img.float().permute(1, 2, 0).cpu().numpy())
+                log.info("estimated noise level %.2f (8-bit units)", 255 * level)
+            levels.append(level)
+        return [self.starts_at(s) for s in levels]
+
+    def starts_at(self, level: float) -> int:
+        """The timestep of noise level ``level`` (8-bit units or a fraction); 0 for none."""
+        return self.sde.optimal_timestep(level) if level > 0 else 0  # type: ignore[attr-defined]
+
     def _sampler(self, name: str) -> str:
         if name not in SAMPLERS:
             raise UsageError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
@@ -208,8 +325,14 @@ class Restorer:
 
     def describe(self) -> str:
         """One line: sampler, steps, SDE, device."""
+        if self.from_noise_level:
+            level = "estimated" if self.noise_level is None else f"{self.noise_level:g}"
+            t = "" if self.noise_level is None else f" (t*={self.starts_at(self.noise_level)})"
+            steps = f"from noise level {level}{t}, "
+        else:
+            steps = f"{len(self.timesteps)} steps ({self.spacing}), "
         return (
-            f"{self.sampler} sampler, {len(self.timesteps)} steps ({self.spacing}), "
+            f"{self.sampler} sampler, {steps}"
             f"{'' if self.ensemble == 1 else f'x{self.ensemble} self-ensemble, '}"
             f"{self.sde!r}, task {self.task or 'unspecified'}, device {self.device}"
         )
@@ -225,6 +348,16 @@ class Restorer:
     def run(self, mu: Tensor, callback: StepCallback | None = None) -> tuple[Tensor, Tensor | None]:
         """Sample from ``mu`` (``(B, 3, H, W)``): the mean of the samples and their std."""
         mu = mu.to(self.device, torch.float32)
+        starts = self.starts(mu)
+        if starts is not None and len(set(starts)) > 1:  # images of different noise levels
+            runs = [self.run(mu[i : i + 1], callback) for i in range(mu.shape[0])]
+            stds = [s for _, s in runs]
+            std = None if stds[0] is None else torch.cat(stds)
+            return torch.cat([m for m, _ in runs]), std
+        start = None if starts is None else starts[0]
+        if start == 0:
+            return mu.clone(), (torch.zeros_like(mu) if self.samples > 1 else None)
+        steps = self.steps if start is None or self.steps is None else min(self.steps, start)
         gens = [torch.Generator().manual_seed(self.seed) for _ in range(mu.shape[0])]
         noise_fn = _per_item_noise(gens)
         callback = callback or self.callback
@@ -242,8 +375,10 @@ class Restorer:
                 self.sde,
                 views[view],
                 self.sampler,
-                self.steps,
+                steps,
                 spacing=self.spacing,
+                start=start,
+                x_T=None if start is None else views[view],
                 noise_fn=noise_fn,
                 callback=cb,
             )
@@ -286,14 +421,21 @@ class Restorer:
         Accepts ``H x W [x C]`` numpy arrays (uint8, uint16 or float in [0, 1]; a 4th
         channel is alpha, passed through), PIL images, :class:`~irsde.io.ImageData`, and
         float tensors ``(C, H, W)`` or ``(B, C, H, W)`` in [0, 1].
+
+        Raises:
+            InputError: another shape, dtype or value range (e.g. floats in 0..255), in one
+                line saying what is expected.
         """
         if isinstance(image, Tensor):
+            expected = "expected a float tensor (C, H, W) or (B, C, H, W) in [0, 1]"
+            _check_range(image.detach(), "tensor", image.is_floating_point(), expected)
             return self._restore_tensor(image, mask)
         if isinstance(image, Image.Image):
             return to_pil(self.restore_data(from_pil(image), mask)[0], image.mode)
         if isinstance(image, ImageData):
             return self.restore_data(image, mask)[0]
         arr = np.asarray(image)
+        _check_array(arr)
         data = as_image_data(arr)
         out = self.restore_data(data, mask)[0]
         return to_array_like(out, arr)
@@ -323,10 +465,10 @@ class Restorer:
 
     # -- files
     def output_paths(
-        self, path: Path, out_dir: Path, ext: str | None = None
+        self, path: Path, out_dir: Path, ext: str | None = None, suffix: str = ""
     ) -> tuple[Path, Path | None]:
         """Where the result of ``path`` goes (and its std map when ``samples > 1``)."""
-        return files.output_paths(path, out_dir, ext, self.samples)
+        return files.output_paths(path, out_dir, ext, self.samples, suffix)
 
     def restore_files(
         self,
@@ -336,6 +478,7 @@ class Restorer:
         *,
         mask: str | os.PathLike | dict[str, Path] | None = None,
         ext: str | None = None,
+        suffix: str = "",
         callback: StepCallback | None = None,
         on_result: Callable[[files.RestoreResult], None] | None = None,
     ) -> list[files.RestoreResult]:
@@ -350,6 +493,7 @@ class Restorer:
             overwrite,
             mask=mask,
             ext=ext,
+            suffix=suffix,
             callback=callback,
             on_result=on_result,
         )

@@ -18,6 +18,7 @@ from .base import (
     sde_spec,
 )
 from .denoising import DenoisingSDE
+from .goub import GOUB
 from .grid import DEFAULT_SPACING, SPACINGS, check_grid, select_timesteps
 from .irsde import IRSDE
 from .schedules import (
@@ -33,6 +34,7 @@ from .schedules import (
 __all__ = [
     "DEFAULT_SDE_TYPE",
     "DEFAULT_SPACING",
+    "GOUB",
     "IRSDE",
     "MAX_T",
     "SCHEDULES",

@@ -174,6 +174,11 @@ class SDE(ABC):
         the probability-flow ODE without."""
         raise NotImplementedError(f"{type(self).__name__} has no reverse-time Euler steps")
 
+    def mean_ode_step(self, x: Tensor, mu: Tensor, noise: Tensor, t: int, s: int) -> Tensor:
+        """One step ``t -> s`` of a Mean-ODE (the reverse SDE without its noise term),
+        from the predicted noise."""
+        raise NotImplementedError(f"{type(self).__name__} has no Mean-ODE")
+
     # ------------------------------------------------------------------- grids
     def timesteps(
         self, steps: int | None = None, spacing: str = DEFAULT_SPACING, start: int | None = None

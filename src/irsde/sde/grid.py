@@ -8,17 +8,23 @@ intermediate timestep is a grid that starts there.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
 
 if TYPE_CHECKING:
+    from torch import Tensor
+
     from .base import SDE
 
 #: spacing names accepted by :func:`select_timesteps`
-SPACINGS: tuple[str, ...] = ("uniform", "quadratic", "sigma")
+SPACINGS: tuple[str, ...] = ("uniform", "quadratic", "sigma", "logsnr")
 DEFAULT_SPACING = "uniform"
+#: the ``"logsnr"`` spacing's span of ``rho = log(alpha_t sigma_T / sigma_t)``: the log-odds
+#: of ``alpha_t^2`` from 1/55 to 54/55 for IR-SDE (``docs/few-step-logsnr.md``)
+LOGSNR_SPAN: tuple[float, float] = (-2.0, 2.0)
 
 
 def select_timesteps(
@@ -28,8 +34,9 @@ def select_timesteps(
 
     ``start`` defaults to ``T``. ``steps=None`` (or ``steps == start``) gives every
     timestep ``start..1``. Fewer steps pick a subsequence that always begins at
-    ``start``: ``"uniform"`` in ``t``, ``"quadratic"`` (denser near ``t = 1``) or
-    ``"sigma"`` (uniform in ``sigma_bar``).
+    ``start``: ``"uniform"`` in ``t``, ``"quadratic"`` (denser near ``t = 1``),
+    ``"sigma"`` (uniform in ``sigma_bar``) or ``"logsnr"`` (``start``, then evenly in the
+    scaled log-SNR over :data:`LOGSNR_SPAN`; see :func:`logsnr_grid`).
     """
     top = check_start(sde, start)
     if spacing not in SPACINGS:
@@ -44,11 +51,54 @@ def select_timesteps(
         grid = torch.linspace(top, 1, steps, dtype=torch.float64)
     elif spacing == "quadratic":
         grid = 1 + (top - 1) * torch.linspace(1, 0, steps, dtype=torch.float64) ** 2
+    elif spacing == "logsnr":
+        return logsnr_grid(sde, steps, top)
     else:
         sig = sde.sigma_bars.double()[: top + 1]
         targets = torch.linspace(float(sig[top]), float(sig[1]), steps, dtype=torch.float64)
         grid = torch.stack([torch.argmin((sig[1:] - v).abs()) + 1 for v in targets]).double()
     return _strictly_descending([round(float(v)) for v in grid], top)
+
+
+def scaled_log_snr(sde: SDE, top: int) -> Tensor:
+    """``rho_t = log(alpha_t sigma_T / sigma_t)`` for ``t = 0..top`` (``inf`` at 0), float64.
+
+    ``lambda_t = log(alpha_t / sigma_t)`` measured against the process's own noise scale
+    ``sigma_T``: for IR-SDE (``sigma_t^2 = lam^2 (1 - alpha_t^2)``) ``rho_t`` is the
+    log-odds of ``alpha_t^2``, the same for every ``lam``.
+    """
+    ref = sde.marginal_coefs(sde.T)[1]
+    rho = [math.inf]
+    for t in range(1, top + 1):
+        a, s = sde.marginal_coefs(t)
+        rho.append(math.log(a * ref / s) if s > 0 else math.inf)
+    return torch.tensor(rho, dtype=torch.float64)
+
+
+def logsnr_grid(sde: SDE, steps: int, top: int) -> list[int]:
+    """``top``, then ``steps - 1`` timesteps evenly spaced in :func:`scaled_log_snr`.
+
+    The points after ``top`` run from ``LOGSNR_SPAN[0]`` (or ``rho_top`` when that is
+    higher, ``top`` then being the first point of the span) to ``LOGSNR_SPAN[1]`` (or
+    ``rho_1`` when lower), each at the nearest timestep. Falls back to ``"uniform"``
+    when the span is empty below ``top``.
+    """
+    if steps == 1:
+        return [top]
+    rho = scaled_log_snr(sde, top)
+    lo, hi = max(LOGSNR_SPAN[0], float(rho[top])), min(LOGSNR_SPAN[1], float(rho[1]))
+    if top < 3 or not hi > lo:
+        grid = torch.linspace(top, 1, steps, dtype=torch.float64)
+        return _strictly_descending([round(float(v)) for v in grid], top)
+    if lo == float(rho[top]):
+        targets = torch.linspace(lo, hi, steps, dtype=torch.float64)[1:]
+    elif steps == 2:
+        targets = torch.tensor([hi], dtype=torch.float64)
+    else:
+        targets = torch.linspace(lo, hi, steps - 1, dtype=torch.float64)
+    inner = rho[1:top]  # timesteps 1..top-1
+    picked = [int(torch.argmin((inner - v).abs())) + 1 for v in targets]
+    return _strictly_descending([top, *picked], top)
 
 
 def check_start(sde: SDE, start: int | None) -> int:

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelLoadError
 from ..samplers import DEFAULT_SAMPLER, get_sampler
 from ..sde import DEFAULT_SDE_TYPE, DEFAULT_SPACING, SPACINGS, build_sde, sde_spec
+from ..seeding import MAX_SEED
 from ..tasks import TASKS
+
+#: most synthetic images per epoch (each epoch draws a permutation of this length)
+MAX_LENGTH = 10_000_000
+#: largest batch and training crop side
+MAX_BATCH = 4096
+MAX_CROP = 4096
 
 
 class _Strict(BaseModel):
@@ -83,9 +90,9 @@ class DataSourceConfig(_Strict):
     gray_fraction: float = Field(0.0, ge=0, le=1)
     gt: Path | None = None
     lq: Path | None = None
-    crop: int | None = Field(128, ge=8)
+    crop: int | None = Field(128, ge=8, le=MAX_CROP)
     #: synthetic: images per epoch
-    length: int = Field(1000, ge=1)
+    length: int = Field(1000, ge=1, le=MAX_LENGTH)
     augment: bool = True
     #: keep decoded images in memory (for small folders of large photos)
     cache: bool = False
@@ -102,8 +109,8 @@ class DataSourceConfig(_Strict):
 class DataConfig(_Strict):
     train: DataSourceConfig = Field(default_factory=DataSourceConfig)
     val: DataSourceConfig | None = None
-    batch_size: int = Field(4, ge=1)
-    num_workers: int = Field(0, ge=0)
+    batch_size: int = Field(4, ge=1, le=MAX_BATCH)
+    num_workers: int = Field(0, ge=0, le=256)
 
 
 class LossConfig(_Strict):
@@ -121,7 +128,10 @@ class LossConfig(_Strict):
 class OptimConfig(_Strict):
     type: Literal["adam", "adamw"] = "adam"
     lr: float = Field(1e-4, gt=0)
-    betas: tuple[float, float] = (0.9, 0.99)
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (
+        0.9,
+        0.99,
+    )
     weight_decay: float = Field(0.0, ge=0)
 
 
@@ -183,7 +193,7 @@ class TrainConfig(_Strict):
     name: str = "irsde"
     #: a task, or several for one universal model (each training item draws its task)
     task: str | list[str]
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     #: SDE settings; default: the task's reference settings (irsde.tasks)
     sde: SDEConfig | None = None
     network: NetworkConfig = Field(default_factory=NetworkConfig)
@@ -213,6 +223,43 @@ class TrainConfig(_Strict):
                 raise ValueError("several tasks need synthetic training and validation data")
             if self.sde is None and len({str(sde_spec(TASKS[t].sde)) for t in self.task}) > 1:
                 raise ValueError("these tasks have different reference SDEs: set 'sde'")
+        return self
+
+    @model_validator(mode="after")
+    def _network_as_a_model_file_would_hold_it(self) -> TrainConfig:
+        """The rules a model file is read with (``irsde.modelconfig``), so that training
+        never exports a model its own loader refuses."""
+        from ..modelconfig import ModelConfig
+        from ..models import check_network_params
+
+        params = self.network_arguments()
+        try:
+            ModelConfig(arch=self.network.arch, arch_params=params)
+            check_network_params(self.network.arch, params, "network.params")
+        except (ValueError, ModelLoadError) as err:
+            raise ValueError(
+                f"network.{err}" if isinstance(err, ValueError) else str(err)
+            ) from None
+        return self
+
+    @model_validator(mode="after")
+    def _degradations_run(self) -> TrainConfig:
+        """Synthesize one tiny degradation per task with each data section's ``params``."""
+        import numpy as np
+
+        from ..data.datasets import params_per_task
+
+        tasks = [self.task] if isinstance(self.task, str) else self.task
+        img = np.random.default_rng(0).random((32, 32, 3), dtype=np.float32)
+        for where, src in (("data.train", self.data.train), ("data.val", self.data.val)):
+            if src is None or src.type != "synthetic":
+                continue
+            try:
+                per_task = params_per_task(tasks, src.params)
+                for task, params in per_task.items():
+                    TASKS[task].synthesize(img, np.random.default_rng(0), **params)
+            except (TypeError, ValueError, ArithmeticError, ConfigError, IndexError) as err:
+                raise ValueError(f"{where}.params: {_one_line(err)}") from None
         return self
 
     @model_validator(mode="after")
@@ -251,6 +298,14 @@ class TrainConfig(_Strict):
             return self.sde.spec()
         first = self.task if isinstance(self.task, str) else self.task[0]
         return sde_spec(TASKS[first].sde)
+
+    def network_arguments(self) -> dict[str, Any]:
+        """The network's constructor arguments: a network predicting anything but the
+        noise gets the run's SDE (its parametrization needs it)."""
+        params = dict(self.network.params)
+        if params.get("prediction", "noise") != "noise":
+            params.setdefault("sde", self.sde_settings())
+        return params
 
 
 def _format_error(path: str, err: ValidationError) -> str:
@@ -360,6 +415,10 @@ def load_config(path: str | Path) -> TrainConfig:
         raise ConfigError(f"{path}: cannot read config ({err})") from None
     try:
         raw = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
+    except ValueError as err:  # e.g. an integer of more digits than Python converts
+        raise ConfigError(f"{path}: invalid YAML: {_one_line(err)}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

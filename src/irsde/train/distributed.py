@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -26,11 +28,24 @@ class DistInfo:
 
 def env_dist_info() -> DistInfo:
     """Rank information from the environment variables that ``torchrun`` sets."""
-    return DistInfo(
-        rank=int(os.environ.get("RANK", 0)),
-        world_size=int(os.environ.get("WORLD_SIZE", 1)),
-        local_rank=int(os.environ.get("LOCAL_RANK", 0)),
+    info = DistInfo(
+        rank=_env_int("RANK", 0, 0),
+        world_size=_env_int("WORLD_SIZE", 1, 1),
+        local_rank=_env_int("LOCAL_RANK", 0, 0),
     )
+    if info.rank >= info.world_size:
+        raise ConfigError(f"RANK={info.rank} must be below WORLD_SIZE={info.world_size}")
+    return info
+
+
+def _env_int(name: str, default: int, least: int) -> int:
+    """A whole-number environment variable, or a one-line :class:`ConfigError`."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.lstrip("-").isdigit() or len(raw) > 9 or int(raw) < least:
+        raise ConfigError(f"{name}={raw[:20]!r}: expected a whole number >= {least}")
+    return int(raw)
 
 
 def init_distributed(device: torch.device) -> DistInfo:

@@ -96,11 +96,8 @@ def lr_lambda(
 
 
 def network_params(cfg: TrainConfig) -> dict[str, Any]:
-    """The network's constructor arguments; x0-predicting networks get the run's SDE."""
-    params = dict(cfg.network.params)
-    if params.get("prediction") == "x0":
-        params.setdefault("sde", cfg.sde_settings())
-    return params
+    """The network's constructor arguments (:meth:`TrainConfig.network_arguments`)."""
+    return cfg.network_arguments()
 
 
 def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:

@@ -116,13 +116,28 @@ function samplerOptions(names) {
   });
 }
 
+function currentModel() {
+  return state.models.find((x) => x.name === $("model").value);
+}
+
+// the sampler and steps of the chosen mode: the model's stored setting (faithful) or
+// its realistic setting; the realistic option is offered only where the model can run it
+function applyMode() {
+  const m = currentModel();
+  if (!m) return;
+  const realistic = $("mode").value === "realistic" && m.realistic;
+  $("sampler").value = realistic ? m.realistic.name : m.sampler;
+  $("steps").value = realistic ? m.realistic.steps : m.steps;
+}
+
 function onModelChange() {
-  const m = state.models.find((x) => x.name === $("model").value);
+  const m = currentModel();
   if (!m) return;
   $("sampler").replaceChildren(...samplerOptions(m.samplers));
-  $("sampler").value = m.sampler;
   $("steps").max = m.max_steps;
-  $("steps").value = m.steps;
+  $("mode").querySelector('option[value="realistic"]').disabled = !m.realistic;
+  if (!m.realistic) $("mode").value = "faithful";
+  applyMode();
   $("model-info").textContent = describeModel(m);
 }
 
@@ -138,6 +153,7 @@ async function loadModels() {
     }),
   );
   select.addEventListener("change", onModelChange);
+  $("mode").addEventListener("change", applyMode);
   onModelChange();
 }
 
@@ -170,7 +186,7 @@ function formData() {
     fd.append("example", sel.name);
     fd.append("degrade", $("degrade").checked ? "1" : "0");
   }
-  for (const id of ["model", "sampler", "steps", "seed", "samples"]) fd.append(id, $(id).value);
+  for (const id of ["model", "mode", "sampler", "steps", "seed", "samples"]) fd.append(id, $(id).value);
   return fd;
 }
 
@@ -279,7 +295,7 @@ function showResult(job) {
   const steps = job.steps * (job.samples || 1);
   const samples = job.samples > 1 ? ` · ${job.samples} samples` : "";
   $("result-info").textContent =
-    `${job.width}×${job.height} · ${job.model} · ${job.sampler}, ${job.steps} steps${samples} · ` +
+    `${job.width}×${job.height} · ${job.model} · ${job.mode} · ${job.sampler}, ${job.steps} steps${samples} · ` +
     `${steps} network evaluations in ${job.seconds.toFixed(1)} s`;
   $("result-bar").hidden = false;
   const std = job.images.std;

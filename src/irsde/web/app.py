@@ -7,13 +7,14 @@ JSON API (every error is ``{"error": "one readable line"}`` with a 4xx/5xx statu
     GET    /api/config                limits: max_upload_bytes, max_pixels, max_steps,
                                       max_samples, samplers (registered names),
                                       sampler_descriptions {name: text}, version
-    GET    /api/models                [{name, task, arch, params, T, sampler, samplers,
+    GET    /api/models                [{name, task, arch, params, T, sampler, samplers, realistic,
                                         steps, max_steps, scale, embedded}, ...]
                                       (samplers: those that run on the model's SDE)
     GET    /api/examples              [{name, width, height, url}, ...]
     GET    /api/examples/{name}       a bundled example image (astronaut.png, ...)
     POST   /api/restore               multipart form: image=<file> or example=<name>,
-                                      model, sampler (one of the model's samplers), steps, seed,
+                                      model, mode (faithful | realistic), sampler (one of the
+                                      model's samplers), steps, seed,
                                       samples, degrade (1: degrade the image for the
                                       model's task first) -> 202 {id, status_url, ...}
                                       413 too large, 400 invalid, 503 queue full
@@ -30,6 +31,9 @@ JSON API (every error is ``{"error": "one readable line"}`` with a 4xx/5xx statu
 
 Example: ``curl -F image=@photo.png -F model=denoise -F steps=10 http://127.0.0.1:7860/api/restore``.
 
+Requests addressed to another host name than those served (``Settings.host_names``)
+and cross-origin state changes are answered 403 (:mod:`irsde.web.guard`); an upload
+that stalls or trickles is answered 408 and frees its slot (``Settings.pace``).
 Uploads are streamed to a private temporary folder (size checked while streaming,
 pixel count read from the header before decoding), deleted once decoded; results live
 in memory and expire (``Settings.result_ttl``). :class:`BackgroundServer` runs an app
@@ -59,7 +63,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..io import sample_images_dir
-from ..samplers import SAMPLERS
+from ..samplers import DEFAULT_MODE, MODES, SAMPLERS
+from .guard import refusal
 from .jobs import JobQueue, JobRequest, ModelRegistry, QueueFullError
 from .settings import Settings
 from .upload import UploadError, drain, probe_image, receive_form, safe_name
@@ -160,7 +165,7 @@ def _int(fields: dict[str, str], name: str, default: int, lo: int, hi: int) -> i
 
 
 def parse_request(state: DemoState, fields: dict[str, str]) -> dict[str, Any]:
-    """Validate the form's text fields -> model, sampler, steps, seed, samples, degrade."""
+    """Validate the form's text fields -> model, mode, sampler, steps, seed, samples, degrade."""
     s = state.settings
     models = state.registry.models
     name = fields.get("model") or next(iter(models))
@@ -171,9 +176,13 @@ def parse_request(state: DemoState, fields: dict[str, str]) -> dict[str, Any]:
     if sampler not in info.samplers:
         what = "unknown sampler" if sampler not in SAMPLERS else "a sampler this model cannot run:"
         raise ApiError(400, f"{what} {sampler[:20]!r}; choose one of {', '.join(info.samplers)}")
+    mode = fields.get("mode") or DEFAULT_MODE
+    if mode not in MODES:
+        raise ApiError(400, f"unknown mode {mode[:20]!r}; choose one of {', '.join(MODES)}")
     top = min(info.T, s.max_steps)
     return {
         "model": name,
+        "mode": mode,
         "sampler": sampler,
         "steps": _int(fields, "steps", info.default_steps(s.max_steps), 1, top),
         "seed": _int(fields, "seed", 0, 0, 2**31 - 1),
@@ -231,9 +240,12 @@ def _add_handlers(app: FastAPI) -> None:
         log.error("error in %s %s", request.method, request.url.path, exc_info=exc)
         return _error(500, "internal server error (see the server log)")
 
+    allowed = app.state.demo.settings.host_names
+
     @app.middleware("http")
     async def headers(request: Request, call_next: Any) -> Response:
-        response = await call_next(request)
+        why = refusal(request.method, request.headers, allowed)
+        response = _error(403, why) if why else await call_next(request)
         response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -347,7 +359,7 @@ async def _submit(request: Request, state: DemoState) -> JSONResponse:
     s = state.settings
     counts = state.queue.counts()
     if counts["queued"] + counts["running"] >= s.queue_limit:
-        await drain(request.stream(), s.max_upload_bytes)
+        await drain(request.stream(), s.max_upload_bytes, pace=s.pace)
         raise ApiError(503, "the server is busy; try again in a moment", {"Retry-After": "2"})
     with state.upload_slot():
         try:
@@ -357,9 +369,11 @@ async def _submit(request: Request, state: DemoState) -> JSONResponse:
                 request.stream(),
                 state.upload_dir,
                 s.max_upload_bytes,
+                s.pace,
             )
         except UploadError as err:
-            raise ApiError(err.status, err.message) from None
+            unread = {"Connection": "close"} if err.status in (408, 413) else None
+            raise ApiError(err.status, err.message, unread) from None  # the rest is not read
     job = await run_in_threadpool(_enqueue, state, form)
     body = job.status(0)
     body["status_url"] = f"/api/jobs/{job.id}"

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import IrsdeError, UsageError
-from ..samplers import DEFAULT_SAMPLER, SAMPLERS, supported
+from ..samplers import DEFAULT_MODE, DEFAULT_SAMPLER, SAMPLERS, realistic_setting, supported
 from ..tasks import get_task
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,14 @@ class ModelInfo:
         rec = (self.sampler or {}).get("steps")
         return int(min(rec or min(self.T, 50), self.T, max_steps))
 
+    def realistic(self, max_steps: int) -> dict[str, Any] | None:
+        """The realistic mode's sampler setting for this model, or None where its SDE
+        cannot run that sampler."""
+        setting = realistic_setting(self.sampler)
+        if setting["name"] not in self.samplers:
+            return None
+        return {**setting, "steps": int(min(setting["steps"], self.T, max_steps))}
+
     def as_json(self, max_steps: int) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -70,6 +78,7 @@ class ModelInfo:
             "sampler": self.default_sampler,
             "samplers": list(self.samplers),
             "steps": self.default_steps(max_steps),
+            "realistic": self.realistic(max_steps),
             "max_steps": min(self.T, max_steps),
             "scale": get_task(self.task).scale if self.task else 1,
         }
@@ -179,6 +188,8 @@ class JobRequest:
     owned: bool
     name: str
     degrade: bool = False
+    #: ``faithful`` (the model's stored setting) or ``realistic`` (a posterior sample)
+    mode: str = DEFAULT_MODE
 
 
 @dataclass
@@ -192,6 +203,9 @@ class Job:
     steps: int = 0
     sample: int = 0
     samples: int = 1
+    #: geometric self-ensemble views per sample; ``draw`` counts sampler runs (views x samples)
+    views: int = 1
+    draw: int = 0
     message: str = ""
     created: float = field(default_factory=time.monotonic)
     started: float | None = None
@@ -204,8 +218,8 @@ class Job:
 
     def status(self, position: int = 0) -> dict[str, Any]:
         """The JSON status of ``GET /api/jobs/{id}``."""
-        total = max(1, self.steps * self.samples)
-        done = self.sample * self.steps + self.step
+        total = max(1, self.steps * self.samples * self.views)
+        done = self.draw * self.steps + self.step
         if self.state == "done":
             done = total
         end = self.finished or time.monotonic()
@@ -217,10 +231,12 @@ class Job:
             "steps": self.steps,
             "sample": self.sample,
             "samples": self.samples,
+            "views": self.views,
             "progress": round(done / total, 4) if self.steps else 0.0,
             "seconds": round(end - self.started, 2) if self.started else 0.0,
             "model": self.request.model,
             "sampler": self.request.sampler,
+            "mode": self.request.mode,
             "name": self.request.name,
         }
         if self.message:
@@ -235,8 +251,10 @@ class Job:
         if self.cancel.is_set():
             raise _Cancelled
         self.steps = int(info.get("steps", self.steps))
-        self.samples = int(info.get("samples", self.samples))
-        self.sample = int(info.get("sample", 0))
+        draws = int(info.get("samples", self.samples * self.views))  # the Restorer's runs
+        self.views = max(1, draws // max(1, self.samples))
+        self.draw = int(info.get("sample", 0))
+        self.sample = self.draw % max(1, self.samples)  # posterior sample, apart from views
         self.step = int(info.get("i", 0)) + 1
 
     @property
@@ -418,12 +436,14 @@ def run_job(job: Job, registry: ModelRegistry, max_pixels: int, tile: int = 512)
         registry.net(req.model),
         sampler=req.sampler,
         steps=req.steps,
+        mode=req.mode,
         seed=req.seed,
         samples=req.samples,
         device=registry.device,
         tile=tile,
     )
     job.steps = len(restorer.timesteps)
+    job.views = restorer.ensemble
     job.images["input"] = _png(_with_alpha(data.rgb(), data.alpha))
     out, std = restorer.restore_data(data, callback=job.on_step)
     job.images["result"] = _png(_with_alpha(out.rgb(), out.alpha))

@@ -8,6 +8,16 @@ from pathlib import Path
 from ..errors import UsageError
 
 
+@dataclass(frozen=True)
+class Pace:
+    """How slowly a request body may arrive: the longest silence, the longest upload (s),
+    and the least average rate (bytes/s) once the first ``idle`` seconds have passed."""
+
+    idle: float = 10.0
+    total: float = 300.0
+    min_rate: float = 16_000.0
+
+
 @dataclass
 class Settings:
     """What ``irsde serve`` can be told; every limit protects the machine it runs on.
@@ -28,6 +38,12 @@ class Settings:
         device: ``cpu``, ``cuda``, ``mps`` or ``auto``.
         tile: tile side for the network (bounded memory on large images).
         temp_dir: parent of the server's temporary upload folder (default: system temp).
+        allowed_hosts: names accepted in the ``Host`` header besides the loopback ones
+            (``--host`` and ``--allow-host``; ``"*"``: any name).
+        upload_idle_timeout: seconds an upload may send nothing before it is dropped (408).
+        upload_timeout: seconds a whole upload may take (408 beyond).
+        upload_min_rate: least average upload rate in bytes/s after the first
+            ``upload_idle_timeout`` seconds (408 below): idle clients do not hold slots.
     """
 
     model_paths: list[Path] = field(default_factory=list)
@@ -45,6 +61,10 @@ class Settings:
     device: str = "auto"
     tile: int = 512
     temp_dir: Path | None = None
+    allowed_hosts: list[str] = field(default_factory=list)
+    upload_idle_timeout: float = 10.0
+    upload_timeout: float = 300.0
+    upload_min_rate: float = 16_000.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -57,10 +77,27 @@ class Settings:
             "result_ttl": self.result_ttl > 0,
             "max_results": self.max_results >= 1,
             "max_results_mb": self.max_results_mb > 0,
+            "upload_idle_timeout": 0 < self.upload_idle_timeout <= self.upload_timeout,
+            "upload_timeout": 0 < self.upload_timeout < 86400,
+            "upload_min_rate": self.upload_min_rate >= 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
-            raise UsageError(f"serve settings must be positive: {', '.join(bad)}")
+            raise UsageError(
+                f"serve settings must be positive (timeouts: idle <= total): {', '.join(bad)}"
+            )
+
+    @property
+    def pace(self) -> Pace:
+        """The upload deadlines."""
+        return Pace(self.upload_idle_timeout, self.upload_timeout, self.upload_min_rate)
+
+    @property
+    def host_names(self) -> frozenset[str]:
+        """Names accepted in the ``Host`` header."""
+        from .guard import host_names
+
+        return host_names(self.allowed_hosts)
 
     @property
     def max_upload_bytes(self) -> int:

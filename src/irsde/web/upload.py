@@ -3,12 +3,15 @@
 :func:`receive_form` parses a ``multipart/form-data`` body as it arrives (python-multipart's
 streaming parser): the one file part goes to a fresh temporary file in the server's
 upload folder (its name is never taken from the client), its size is checked at every
-chunk, and small text fields are kept in memory. :func:`probe_image` then reads only the
-image header to check the pixel count before anything is decoded.
+chunk, and small text fields are kept in memory. Every read of the body has a deadline
+(:func:`timed`): a client that stalls, trickles, or takes too long is answered 408 and
+frees its upload slot. :func:`probe_image` then reads only the image header to check
+the pixel count before anything is decoded.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -22,6 +25,8 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from .settings import Pace
+
 log = logging.getLogger(__name__)
 
 #: bytes of multipart framing and text fields allowed on top of the image itself
@@ -30,6 +35,8 @@ MAX_FIELDS = 16
 MAX_FIELD_BYTES = 1024
 FILE_FIELD = "image"
 DRAIN_CAP = 64_000_000
+#: longest multipart boundary (RFC 2046 allows 70; python-multipart parses up to 256)
+MAX_BOUNDARY = 256
 
 
 class UploadError(Exception):
@@ -161,17 +168,49 @@ class _FormReceiver:
             self._fh = None
 
 
+async def timed(stream: AsyncIterator[bytes], pace: Pace) -> AsyncIterator[bytes]:
+    """``stream``'s chunks, each awaited with a deadline; :class:`UploadError` 408 when the
+    client sends nothing for ``pace.idle`` s, is slower than ``pace.min_rate`` on average
+    after that, or is not done within ``pace.total`` s."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    received = 0
+    chunks = stream.__aiter__()
+    while True:
+        now = loop.time()
+        elapsed = now - start
+        if elapsed > pace.idle and received < pace.min_rate * elapsed:
+            raise UploadError(
+                408, f"the upload is too slow (under {human_bytes(pace.min_rate)}/s); try again"
+            )
+        left = pace.total - elapsed
+        try:
+            chunk = await asyncio.wait_for(chunks.__anext__(), max(0.0, min(pace.idle, left)))
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            if left <= pace.idle:
+                raise UploadError(408, f"the upload took longer than {pace.total:g} s") from None
+            raise UploadError(
+                408, f"the upload stalled (nothing received for {pace.idle:g} s)"
+            ) from None
+        received += len(chunk)
+        yield chunk
+
+
 async def receive_form(
     content_type: str,
     content_length: str | None,
     stream: AsyncIterator[bytes],
     folder: Path,
     max_bytes: int,
+    pace: Pace = Pace(),
 ) -> Form:
     """Parse a multipart body from ``stream``; the image (field ``image``) goes to ``folder``.
 
     Raises :class:`UploadError` (413 when the image exceeds ``max_bytes``, checked while
-    streaming; 400/415 for a malformed form). Nothing is left on disk on error.
+    streaming; 408 when the body arrives slower than ``pace``; 400/415 for a malformed
+    form). Nothing is left on disk on error.
     """
     ctype, opts = parse_options_header(content_type or "")
     if ctype != b"multipart/form-data":
@@ -179,18 +218,20 @@ async def receive_form(
     boundary = opts.get(b"boundary")
     if not boundary:
         raise UploadError(400, "malformed multipart form (no boundary)")
+    if len(boundary) > MAX_BOUNDARY:
+        raise UploadError(400, f"malformed multipart form (boundary over {MAX_BOUNDARY} bytes)")
     limit = max_bytes + FORM_OVERHEAD
     too_large = UploadError(
         413, f"the upload is larger than the {human_bytes(max_bytes)} limit of this server"
     )
     if content_length and content_length.isdigit() and int(content_length) > limit:
-        await drain(stream, max_bytes, int(content_length))
+        await drain(stream, max_bytes, int(content_length), pace=pace)
         raise too_large
     receiver = _FormReceiver(folder, max_bytes)
-    parser = MultipartParser(boundary, receiver.callbacks())
     total = 0
     try:
-        async for chunk in stream:
+        parser = MultipartParser(boundary, receiver.callbacks())
+        async for chunk in timed(stream, pace):
             total += len(chunk)
             if total > limit:
                 raise too_large
@@ -200,7 +241,7 @@ async def receive_form(
         receiver.close()
         receiver.form.discard()
         if err.status == 413:
-            await drain(stream, max_bytes, None, total)
+            await drain(stream, max_bytes, None, total, pace)
         raise
     except Exception as err:  # malformed body, client gone, disk full, ...
         receiver.close()
@@ -215,7 +256,11 @@ async def receive_form(
 
 
 async def drain(
-    stream: AsyncIterator[bytes], max_bytes: int, announced: int | None = None, seen: int = 0
+    stream: AsyncIterator[bytes],
+    max_bytes: int,
+    announced: int | None = None,
+    seen: int = 0,
+    pace: Pace = Pace(),
 ) -> None:
     """Read and drop the rest of a refused body (bounded), so the client gets the answer.
 
@@ -227,10 +272,32 @@ async def drain(
     if announced is not None and announced > cap:
         return
     with contextlib.suppress(Exception):
-        async for chunk in stream:
+        async for chunk in timed(stream, pace):
             seen += len(chunk)
             if seen > cap:
                 return
+
+
+def _header_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` from the header: Pillow, or tifffile for the TIFFs Pillow cannot
+    open (float RGB, 16-bit RGB), so the server accepts what ``irsde restore`` reads."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return im.size
+    except UnidentifiedImageError:
+        with open(path, "rb") as f:
+            if f.read(4) not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+                raise
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(path) as tif:
+                page = tif.pages[0]
+                return int(page.imagewidth), int(page.imagelength)
+        except Exception as err:
+            raise ValueError(str(err)) from None
 
 
 def probe_image(path: Path, max_pixels: int, scale: int = 1) -> tuple[int, int]:
@@ -240,10 +307,7 @@ def probe_image(path: Path, max_pixels: int, scale: int = 1) -> tuple[int, int]:
     output pixels count against ``max_pixels``.
     """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                width, height = im.size
+        width, height = _header_size(path)
     except Image.DecompressionBombError:
         raise UploadError(413, "the image has too many pixels for this server") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):

@@ -7,12 +7,16 @@ measured metrics. Nothing is ever downloaded.
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ModelLoadError, UsageError
+
+log = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).parent
 
@@ -79,3 +83,31 @@ def default_model_path(task: str, folder: Path | None = None) -> Path:
             f"no embedded model for task '{task}' (embedded: {have}); pass --model PATH"
         )
     return path
+
+
+def embedded_names(folder: Path | None = None) -> list[str]:
+    """The names of the embedded models (each is also the task it restores)."""
+    return sorted(p.stem for p in (folder or WEIGHTS_DIR).glob("*.safetensors"))
+
+
+def resolve_model(model: str | os.PathLike, folder: Path | None = None) -> Path:
+    """The model file that ``model`` names: an existing file as given, else the embedded
+    model of that name (a task name: ``"denoise"``). Which one is used is logged.
+
+    Raises:
+        ModelLoadError: neither a file nor an embedded model's name.
+    """
+    path = Path(model)
+    if path.is_file():
+        return path
+    folder = folder or WEIGHTS_DIR
+    names = embedded_names(folder)
+    if str(model) in names:
+        found = folder / f"{model}.safetensors"
+        log.info("model %s: the embedded model %s", model, found)
+        return found
+    if path.exists():
+        raise ModelLoadError(f"not a model file: {path}")
+    raise ModelLoadError(
+        f"model file not found: {path} (nor an embedded model: {', '.join(names) or 'none'})"
+    )
