@@ -309,11 +309,10 @@ def test_denoise_sde_recipe_trains_three_steps_and_restores_from_a_noise_level(t
     import yaml
 
     from irsde.cli import main
+    from irsde.configs import config_path
     from irsde.io import write_image
     from irsde.train import parse_config
     from irsde.train.trainer import train
-
-    from irsde.configs import config_path
 
     recipe = config_path("reference/denoise-sde")
     cfg = yaml.safe_load(recipe.read_text())
