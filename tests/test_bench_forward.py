@@ -55,3 +55,20 @@ def test_side_by_side_comparison_reports_times_and_agreement(bench):
     assert r["max_abs_diff"]["irsde"] <= 1e-5
     assert len(r["times_s"]["reference"]) == len(r["times_s"]["irsde"]) == 2
     assert r["ratio"]["irsde"] == pytest.approx(r["median_s"]["irsde"] / r["median_s"]["reference"])
+
+
+def test_refusion_nafnet_runs_channels_last_under_bf16_autocast():
+    """Its modulated norms pass a float32 gain and a bf16 shift to one layer norm."""
+    from irsde.nets import build_network
+
+    net = build_network(
+        "RefusionNAFNet", width=8, enc_blocks=[1, 1], middle_blocks=1, dec_blocks=[1, 1]
+    )
+    net = net.eval().to(memory_format=torch.channels_last)
+    x = torch.rand(1, 3, 12, 10)
+    with torch.inference_mode():
+        ref = net(x, x, 5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = net(x, x, 5)
+    assert out.shape == ref.shape and torch.isfinite(out).all()
+    assert (out.float() - ref).abs().max() < 0.1 * ref.abs().max() + 0.05

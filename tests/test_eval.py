@@ -97,3 +97,28 @@ def test_lpips_runs_on_local_weights_in_lpips_layout(tmp_path):
     assert lpips(a, b, w, bb) > 0
     with pytest.raises(ValueError, match="backbone"):
         LPIPSAlex.from_files(w)
+
+
+def test_evil_lpips_weights_are_one_line(folders, tmp_path, capsys):
+    import os
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    evil = tmp_path / "evil.pth"
+    evil.write_bytes(pickle.dumps({"w": Evil()}, protocol=4))
+    pred, gt = folders
+    assert main(["eval", "--pred", str(pred), "--gt", str(gt), "--lpips-weights", str(evil)]) == 2
+    err = capsys.readouterr().err
+    assert "evil.pth" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_gt_folder_with_two_files_of_one_name_is_refused(folders, capsys):
+    pred, gt = folders
+    save_image(gt / "same.jpg", RNG.integers(10, 240, (24, 32, 3), dtype=np.uint8))
+    assert main(["eval", "--pred", str(pred), "--gt", str(gt)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "same.jpg" in line and "same.png" in line

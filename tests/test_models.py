@@ -397,3 +397,18 @@ def test_the_config_on_the_module_is_typed_and_checked(tmp_path):
         cfg["task_params"] = "smooth"
     with pytest.raises(KeyError, match="not a model config field"):
         cfg["colour"] = "red"
+
+
+def test_a_plain_pickle_pth_is_refused_without_torch_warnings(tmp_path, recwarn, capfd):
+    import pickle
+    import warnings
+
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pth"
+    path.write_bytes(pickle.dumps({"a": _Evil(marker)}, protocol=4))
+    warnings.simplefilter("always")
+    with pytest.raises(ModelLoadError, match=r"refusing to load .*evil\.pth"):
+        load_model(path)
+    assert not marker.exists()
+    assert [str(w.message) for w in recwarn] == []
+    assert "Warning" not in capfd.readouterr().err

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from irsde.cli import main
-from irsde.io import save_image
+from irsde.io import load_image, save_image
 
 SDE = {"max_sigma": 10, "T": 20, "schedule": "cosine", "eps": 0.005}
 RNG = np.random.default_rng(3)
@@ -92,3 +92,139 @@ def test_outputs_get_the_permissions_of_a_plain_open(tmp_path, model_file, umask
     os.umask(0o077)
     save_image(tmp_path / "private.png", np.zeros((2, 2, 3), np.uint8))
     assert stat.S_IMODE((tmp_path / "private.png").stat().st_mode) == 0o600
+
+
+def _errors(err: str) -> list[str]:
+    return [ln for ln in err.splitlines() if "error:" in ln]
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_an_input_named_like_another_ones_std_map_is_refused(
+    tmp_path, model_file, capsys, overwrite
+):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    photo(src / "x.png"), photo(src / "x_std.png")
+    assert restore(model_file, src, "-o", out, "--samples", "2", *overwrite) == 1
+    (line,) = _errors(capsys.readouterr().err)
+    assert "x_std.png" in line and "also written for" in line
+    assert sorted(p.name for p in out.iterdir()) == ["x.png", "x_std.png"]
+    assert load_image(out / "x_std.png").width == 10  # x.png's std map, not x_std restored
+
+
+def test_two_inputs_sharing_a_std_map_restore_one_and_refuse_the_other(
+    tmp_path, model_file, capsys
+):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    photo(src / "a.png")
+    save_image(src / "a.jpg", RNG.integers(0, 256, (8, 10, 3), dtype=np.uint8))
+    assert restore(model_file, src, "-o", out, "--samples", "2") == 1
+    (line,) = _errors(capsys.readouterr().err)
+    assert line.count("a.") >= 2 and "a_std.png" in line
+    assert sorted(p.name for p in out.iterdir()) == ["a.jpg", "a_std.png"]
+
+
+def test_a_mask_folder_without_an_images_mask_fails_that_image(tmp_path, model_file, capsys):
+    src, masks, out = tmp_path / "in", tmp_path / "masks", tmp_path / "out"
+    src.mkdir(), masks.mkdir()
+    photo(src / "a.png"), photo(src / "b.png")
+    save_image(masks / "a.png", np.zeros((8, 10), np.uint8))
+    assert restore(model_file, src, "-o", out, "--mask", masks, "--task", "inpaint") == 1
+    captured = capsys.readouterr()
+    (line,) = _errors(captured.err)
+    assert "b.png" in line and "no mask b.*" in line
+    assert "restored 1," in captured.out and "failed 1" in captured.out
+    assert sorted(p.name for p in out.iterdir()) == ["a.png"]
+
+
+def test_degrade_save_mask_keeps_an_existing_mask(tmp_path, capsys):
+    photo(tmp_path / "c.png")
+    out = tmp_path / "out"
+    (out / "masks").mkdir(parents=True)
+    mine = photo(out / "masks" / "c.png")
+    args = ["degrade", str(tmp_path / "c.png"), "-o", str(out), "--task", "inpaint", "--save-mask"]
+    assert main(args) == 0
+    assert "skipped" in capsys.readouterr().err
+    assert (out / "masks" / "c.png").read_bytes() == mine and not (out / "c.png").exists()
+    assert main([*args, "--overwrite"]) == 0
+    assert (out / "masks" / "c.png").read_bytes() != mine and (out / "c.png").exists()
+
+
+def test_an_oversized_result_fails_that_item_and_the_next_is_restored(tmp_path, model_file, capsys):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    photo(src / "a.png")
+    save_image(src / "big.png", np.zeros((30, 30, 3), np.uint8))
+    assert restore(model_file, src, "-o", out, "--max-output-pixels", "500") == 1
+    (line,) = _errors(capsys.readouterr().err)
+    assert "big.png" in line and "30x30" in line and "500" in line and "--max-output-pixels" in line
+    assert sorted(p.name for p in out.iterdir()) == ["a.png"]
+
+
+def test_sr4_counts_the_upscaled_result_against_the_default_limit(
+    tmp_path, model_file, monkeypatch
+):
+    from irsde.errors import InputError
+    from irsde.restore import Restorer
+
+    monkeypatch.setenv("IRSDE_MAX_PIXELS", "1000")
+    r = Restorer(model_file, steps=1, tile=None, device="cpu", task="sr4")
+    assert r.max_output_pixels == 1000
+    with pytest.raises(InputError, match=r"40x32.*over the limit of 1,000"):
+        r.restore(np.zeros((8, 10, 3), np.uint8))
+
+
+def test_out_of_memory_on_one_item_is_its_error_and_the_rest_go_on(
+    tmp_path, model_file, capsys, monkeypatch
+):
+    from irsde.restore import Restorer
+
+    real = Restorer.restore_rgb
+
+    def flaky(self, images, masks=None, callback=None):
+        if images[0].shape[0] == 12:
+            raise RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate 9 GB")
+        return real(self, images, masks, callback)
+
+    monkeypatch.setattr(Restorer, "restore_rgb", flaky)
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    photo(src / "a.png")
+    save_image(src / "b.png", np.zeros((12, 12, 3), np.uint8))
+    assert restore(model_file, src, "-o", out) == 1
+    (line,) = _errors(capsys.readouterr().err)
+    assert "b.png: out of memory" in line and "--tile" in line
+    assert sorted(p.name for p in out.iterdir()) == ["a.png"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [(["--tile", "1", "--overlap", "0"], "at least 16"), (["--spacing", "bogus"], "bogus")],
+)
+def test_useless_tiles_and_unknown_spacings_are_usage_errors(
+    tmp_path, model_file, capsys, flags, says
+):
+    photo(tmp_path / "a.png")
+    args = [
+        "restore",
+        str(tmp_path / "a.png"),
+        "-o",
+        str(tmp_path / "o"),
+        "--model",
+        str(model_file),
+    ]
+    try:
+        rc = main([*args, *flags])
+    except SystemExit as exc:  # argparse's usage errors
+        rc = exc.code
+    assert rc == 2
+    assert says in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_degrade_never_writes_over_an_input_even_with_overwrite(tmp_path, capsys):
+    mine = photo(tmp_path / "c.png")
+    args = ["degrade", str(tmp_path / "c.png"), "-o", str(tmp_path), "--task", "denoise"]
+    assert main([*args, "--overwrite"]) == 1
+    assert "is an input of this run" in capsys.readouterr().err
+    assert (tmp_path / "c.png").read_bytes() == mine

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -591,3 +592,63 @@ def test_fine_tune_grows_a_shallower_network(tmp_path):
     narrower = {**grow, "params": {**deeper, "width": 12}}
     with pytest.raises(ConfigError, match="not a shallower network of the same widths"):
         Trainer(parse_config(tiny_config(network=narrower)), tmp_path / "c")
+
+
+def _damage_missing(ck):
+    del ck["optimizer"]
+
+
+def _damage_shape(ck):
+    k = next(iter(ck["model"]))
+    ck["model"][k] = torch.zeros(3, 1, 7)
+
+
+def _damage_rng(ck):
+    ck["rng"]["torch"] = torch.zeros(5, dtype=torch.uint8)
+
+
+def _damage_python_rng(ck):
+    ck["rng"]["python"] = [3, "abc"]
+
+
+def _damage_unknown(ck):
+    ck["surprise"] = 1
+
+
+def _damage_state_field(ck):
+    ck["state"]["surprise"] = 1
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        _damage_missing,
+        _damage_shape,
+        _damage_rng,
+        _damage_python_rng,
+        _damage_unknown,
+        _damage_state_field,
+    ],
+)
+def test_a_damaged_checkpoint_is_one_line_naming_it(tmp_path, damage):
+    cfg = parse_config(tiny_config(train={"max_steps": 1, "ckpt_every": 1, "val_every": 100}))
+    train(cfg, tmp_path / "run")
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    ck = torch.load(last, weights_only=True)
+    damage(ck)
+    torch.save(ck, last)
+    with pytest.raises(ConfigError) as exc:
+        Trainer(cfg, tmp_path / "run", resume=True)
+    msg = str(exc.value)
+    assert str(last) in msg and "\n" not in msg and "checkpoint" in msg
+
+
+def test_checkpoints_get_normal_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        from irsde.train.checkpoint import save_checkpoint
+
+        save_checkpoint({"state": {}}, tmp_path / "c" / "last.pt")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "c" / "last.pt").stat().st_mode) == 0o644

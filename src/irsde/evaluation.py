@@ -51,13 +51,24 @@ class Report:
 
 # ---------------------------------------------------------------------------- scoring
 def _by_stem(path: Path, what: str, skip_std: bool = False) -> dict[str, Path]:
-    """The images of a folder (or the one file ``path``) by stem."""
+    """The images of a folder (or the one file ``path``) by stem; two files of one stem
+    (``dup.png``, ``dup.jpg``) are a :class:`UsageError` naming both, never a silent pick."""
     if path.is_file():
         return {path.stem: path}
     if not path.is_dir():
         raise UsageError(f"{what} {path}: no such file or folder")
     found = list_images(path, include_non_files=True)
-    return {p.stem: p for p in found if not (skip_std and p.stem.endswith("_std"))}
+    by_stem: dict[str, Path] = {}
+    for p in found:
+        if skip_std and p.stem.endswith("_std"):
+            continue
+        if p.stem in by_stem:
+            raise UsageError(
+                f"{what} {path}: {by_stem[p.stem].name} and {p.name} share the name "
+                f"{p.stem!r}; keep one"
+            )
+        by_stem[p.stem] = p
+    return by_stem
 
 
 def match_by_stem(pred_dir: Path, gt_dir: Path) -> tuple[list[tuple[str, Path, Path]], list[str]]:

@@ -305,7 +305,13 @@ def _read(path: str | os.PathLike) -> dict[str, Tensor]:
         from safetensors.torch import load_file
 
         return dict(load_file(str(path)))
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    from .errors import ModelLoadError
+    from .models import load_pickled_weights
+
+    try:
+        obj = load_pickled_weights(path)
+    except ModelLoadError as err:
+        raise ValueError(str(err)) from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict):

@@ -19,6 +19,7 @@ import logging
 import os
 import pickle
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -248,9 +249,14 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], ModelConfig]:
     return state, ModelConfig.from_metadata(raw, path)
 
 
-def _read_pth(path: Path) -> tuple[dict[str, Tensor], ModelConfig]:
+def load_pickled_weights(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, torch's warnings silenced (a
+    refused file is one line, not torch's chatter first); :class:`ModelLoadError` when
+    the file is unsafe (needs code to unpickle), corrupt or not a PyTorch file."""
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         if "weights only" in str(err).lower():
             raise ModelLoadError(
@@ -264,6 +270,10 @@ def _read_pth(path: Path) -> tuple[dict[str, Tensor], ModelConfig]:
         raise ModelLoadError(
             f"cannot read {path}: corrupt, truncated or not a PyTorch checkpoint ({_first_line(err)})"
         ) from None
+
+
+def _read_pth(path: Path) -> tuple[dict[str, Tensor], ModelConfig]:
+    obj = load_pickled_weights(path)
     state = _strip_prefixes(_find_state_dict(obj, path))
     return state, _inferred_config(state, path, source="reference-pth")
 

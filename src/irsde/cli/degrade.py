@@ -72,6 +72,15 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
     return files, problems
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    """``(device, inode)`` of an existing file (links and other spellings included)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _degrade_one(path: Path, args: argparse.Namespace, out: Path) -> None:
     from ..degrade import is_gray, synthesize
     from ..io import load_image, write_image
@@ -92,16 +101,30 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import IrsdeError
     from ..tasks import get_task
 
-    get_task(args.task)
+    writes_masks = args.save_mask and get_task(args.task).uses_mask
     files, problems = expand_inputs(args.inputs)
     failed = len(problems)
     for msg in problems:
         print(f"irsde degrade: error: {msg}", file=sys.stderr)
     done, skipped, seen = 0, 0, set()
+    inputs = {_identity(p) for p in files} - {None}
     for path in files:
         out = args.out / f"{path.stem}.png"
-        if out not in seen and out.exists() and not args.overwrite:  # as `irsde restore` does
-            print(f"irsde degrade: skipped {path}: {out} exists (use --overwrite)", file=sys.stderr)
+        planned = [out, out.parent / "masks" / out.name] if writes_masks else [out]
+        clash = next((o for o in planned if _identity(o) in inputs), None)
+        if clash is not None:  # never write over an input, --overwrite or not
+            print(
+                f"irsde degrade: error: {path}: its output {clash} is an input of this run; "
+                "not degraded (use another -o)",
+                file=sys.stderr,
+            )
+            failed += 1
+            continue
+        there = next((o for o in planned if o.exists()), None)
+        if out not in seen and there is not None and not args.overwrite:  # as `irsde restore`
+            print(
+                f"irsde degrade: skipped {path}: {there} exists (use --overwrite)", file=sys.stderr
+            )
             skipped += 1
             seen.add(out)
             continue

@@ -61,6 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--spacing",
         default=DEFAULT_SPACING,
+        choices=SPACINGS,
         help=f"timestep spacing with --steps: {', '.join(SPACINGS)} (default: {DEFAULT_SPACING})",
     )
     p.add_argument(
@@ -75,6 +76,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, mps or auto")
     p.add_argument("--tile", type=int, default=512, help="tile side in pixels (0: no tiling)")
     p.add_argument("--overlap", type=int, default=32, help="overlap between tiles")
+    p.add_argument(
+        "--max-output-pixels",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse an image whose result has more pixels (default: $IRSDE_MAX_PIXELS, "
+        "else Pillow's 89.5 million, as for inputs)",
+    )
     p.add_argument(
         "--tile-batch",
         type=int,
@@ -152,19 +161,14 @@ def shard(paths: list[Path]) -> tuple[list[Path], int, int]:
 
 
 def _collisions(
-    paths: list[Path], ext: str | None, suffix: str = ""
+    paths: list[Path], out_dir: Path, ext: str | None, suffix: str = "", samples: int = 1
 ) -> tuple[list[Path], list[str]]:
-    """Drop inputs whose output name repeats an earlier one's (same name, other folder)."""
-    seen: dict[str, Path] = {}
-    keep, errors = [], []
-    for p in paths:
-        name = f"{p.stem}{suffix}{ext or p.suffix}"
-        if name in seen:
-            errors.append(f"{p}: same output name {name} as {seen[name]}; not restored")
-        else:
-            seen[name] = p
-            keep.append(p)
-    return keep, errors
+    """Drop inputs one of whose outputs (or std maps) an earlier input writes, before
+    sharding, so that no two ranks write one file (:func:`irsde.restore.files.plan_outputs`)."""
+    from ..restore.files import plan_outputs
+
+    plan = plan_outputs(paths, out_dir, ext, samples, suffix)
+    return [p for p, _, _, problem in plan if not problem], [m for *_, m in plan if m]
 
 
 def _model_path(args: argparse.Namespace) -> Path:
@@ -180,7 +184,10 @@ def _model_path(args: argparse.Namespace) -> Path:
 def _masks(mask: Path | None) -> Path | dict[str, Path] | None:
     if mask is None or not mask.is_dir():
         return mask
-    return {p.stem: p for p in list_images(mask)}
+    found = {p.stem: p for p in list_images(mask)}
+    if not found:
+        raise UsageError(f"{mask}: mask folder has no images")
+    return found
 
 
 # ---------------------------------------------------------------------------- progress
@@ -233,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
     paths, errors = expand_inputs(args.inputs)
     if os.sep in args.suffix or (os.altsep and os.altsep in args.suffix):
         raise UsageError(f"--suffix {args.suffix!r}: must not contain a path separator")
-    paths, clashes = _collisions(paths, ext, args.suffix)
+    paths, clashes = _collisions(paths, args.out, ext, args.suffix, args.samples)
     errors += clashes
     paths, rank, world = shard(paths)
     if rank > 0:
@@ -259,6 +266,7 @@ def run(args: argparse.Namespace) -> int:
         amp=args.amp,
         mode=args.mode,
         noise_level=args.noise_level,
+        max_output_pixels=args.max_output_pixels,
     )
     if restorer.sde_note:
         print(f"note: {restorer.sde_note}", file=sys.stderr)

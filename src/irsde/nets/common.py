@@ -89,6 +89,8 @@ def layer_norm_2d(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: fl
     """
     c = x.shape[1]
     if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        if weight is not None and bias is not None and bias.dtype != weight.dtype:
+            bias = bias.to(weight.dtype)  # under autocast: a float32 gain, a bf16 shift
         y = F.layer_norm(x.permute(0, 2, 3, 1), (c,), _flat(weight), _flat(bias), eps)
         return y.permute(0, 3, 1, 2)
     mean = x.mean(1, keepdim=True)

@@ -77,12 +77,11 @@ class LinearAttention(nn.Module):
         self.to_out = nn.Sequential(nn.Conv2d(hidden, dim, 1), GainNorm(dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        qkv = self.to_qkv(x)
-        if qkv.is_contiguous(memory_format=torch.channels_last) and not qkv.is_contiguous():
-            return self.to_out(self._attend_nhwc(qkv))
+        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+            return self.to_out(self._attend_nhwc(x))
         b, _, h, w = x.shape
         n = h * w
-        qkv = qkv.reshape(b, 3, ATTN_HEADS, ATTN_HEAD_DIM, n)
+        qkv = self.to_qkv(x).reshape(b, 3, ATTN_HEADS, ATTN_HEAD_DIM, n)
         q = qkv[:, 0].softmax(dim=-2)
         k = qkv[:, 1].softmax(dim=-1)
         v = qkv[:, 2]
@@ -91,21 +90,23 @@ class LinearAttention(nn.Module):
         out = torch.matmul(context.transpose(-1, -2), q)
         return self.to_out(out.reshape(b, ATTN_HEADS * ATTN_HEAD_DIM, h, w))
 
-    @staticmethod
-    def _attend_nhwc(qkv: Tensor) -> Tensor:
-        """The attention on a channels-last ``to_qkv`` output, without layout copies.
+    def _attend_nhwc(self, x: Tensor) -> Tensor:
+        """The attention of a channels-last ``x``, without layout copies.
 
-        Pixels are rows of ``(n, 128)`` matrices; all heads go through one matmul each
-        way, with the context masked to its per-head diagonal blocks. The result is a
-        channels-last ``(B, 128, H, W)`` view.
+        ``q``, ``k`` and ``v`` come from one 1x1 convolution each (the thirds of
+        ``to_qkv``), so each is a contiguous ``(n, 128)`` matrix of pixels; all heads go
+        through one matmul each way, with the context masked to its per-head diagonal
+        blocks. The result is a channels-last ``(B, 128, H, W)`` view.
         """
-        b, _, h, w = qkv.shape
+        b, _, h, w = x.shape
         n, hidden = h * w, ATTN_HEADS * ATTN_HEAD_DIM
-        t = qkv.permute(0, 2, 3, 1).reshape(b, n, 3, hidden)
-        q = t[:, :, 0].unflatten(-1, (ATTN_HEADS, ATTN_HEAD_DIM)).softmax(dim=-1)
-        k = t[:, :, 1].softmax(dim=1)
-        context = torch.matmul(k.transpose(1, 2), t[:, :, 2])
-        block = qkv.new_full((ATTN_HEAD_DIM, ATTN_HEAD_DIM), ATTN_HEAD_DIM**-0.5 / n)
+        q, k, v = (
+            F.conv2d(x, weight).permute(0, 2, 3, 1).reshape(b, n, hidden)
+            for weight in self.to_qkv.weight.chunk(3)
+        )
+        q = q.unflatten(-1, (ATTN_HEADS, ATTN_HEAD_DIM)).softmax(dim=-1)
+        context = torch.matmul(k.softmax(dim=1).transpose(1, 2), v)
+        block = x.new_full((ATTN_HEAD_DIM, ATTN_HEAD_DIM), ATTN_HEAD_DIM**-0.5 / n)
         context = context * torch.block_diag(*[block] * ATTN_HEADS)
         out = torch.matmul(q.reshape(b, n, hidden), context)
         return out.reshape(b, h, w, hidden).permute(0, 3, 1, 2)

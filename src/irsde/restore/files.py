@@ -65,6 +65,35 @@ def output_paths(
     return out, std
 
 
+def _key(path: Path) -> str:
+    """A path as the file system compares names (absolute, case-folded where it is)."""
+    return os.path.normcase(os.path.abspath(path))
+
+
+def plan_outputs(
+    paths: Iterable[Path], out_dir: Path, ext: str | None = None, samples: int = 1, suffix: str = ""
+) -> list[tuple[Path, Path, Path | None, str]]:
+    """Every input's output and std map (:func:`output_paths`), planned before any is
+    written: ``(input, output, std map, problem)``. An input one of whose outputs an
+    earlier input already writes gets a one-line ``problem`` (else ``""``) and no claim."""
+    claimed: dict[str, Path] = {}
+    plan = []
+    for path in paths:
+        out, std = output_paths(path, out_dir, ext, samples, suffix)
+        mine = [o for o in (out, std) if o is not None]
+        clash = next((o for o in mine if _key(o) in claimed), None)
+        problem = ""
+        if clash is not None:
+            problem = (
+                f"{path}: output {clash.name} is also written for {claimed[_key(clash)]}; "
+                "not restored (use another -o or --suffix)"
+            )
+        else:
+            claimed.update((_key(o), path) for o in mine)
+        plan.append((path, out, std, problem))
+    return plan
+
+
 def _identity(path: Path) -> set[object]:
     """What makes two paths one file: the resolved path, and device and inode if it exists."""
     ids: set[object] = {path.resolve()}
@@ -97,7 +126,9 @@ def restore_files(
     input order. ``mask``: one mask file for all inputs, or a dict from input stem to
     mask file. ``ext``: output extension (e.g. ``.png``); ``suffix``: added to each
     output's stem. An output that would replace an input (or mask) of the same run is
-    never written, ``overwrite`` or not: that input is reported as failed."""
+    never written, ``overwrite`` or not: that input is reported as failed; so is one
+    whose output another input writes (:func:`plan_outputs`), one without a mask in a
+    mask folder, and one too large or out of memory (the rest go on)."""
     out_dir = Path(out_dir)
     results: list[RestoreResult] = []
     pending: dict[tuple[int, int], list[_Item]] = {}
@@ -115,8 +146,10 @@ def restore_files(
     paths = [Path(p) for p in inputs]
     masks = _MaskSource(mask)
     protected = set().union(*(_identity(p) for p in [*paths, *masks.files()]))
-    for path in paths:
-        out, std_out = output_paths(path, out_dir, ext, restorer.samples, suffix)
+    for path, out, std_out, problem in plan_outputs(paths, out_dir, ext, restorer.samples, suffix):
+        if problem:
+            report(RestoreResult(path, None, "failed", problem))
+            continue
         clash = next((o for o in (out, std_out) if o and _same_file(o, protected)), None)
         if clash is not None:
             msg = f"{path}: output {clash} would replace an input; use another -o or --suffix"
@@ -160,7 +193,10 @@ class _MaskSource:
 
     def get(self, path: Path) -> np.ndarray | None:
         if isinstance(self.mask, dict):
-            return load_mask(self.mask[path.stem]) if path.stem in self.mask else None
+            if path.stem not in self.mask:
+                folder = next((str(p.parent) for p in self.mask.values()), "the mask folder")
+                raise InputError(f"{path}: no mask {path.stem}.* in {folder}; not restored")
+            return load_mask(self.mask[path.stem])
         if self.mask is not None and self.shared is None:
             self.shared = load_mask(self.mask)
         return self.shared
@@ -194,8 +230,43 @@ def _process(
         for it in items:
             report(RestoreResult(it.path, None, "failed", f"{it.path}: {err}"))
         return
+    except (MemoryError, RuntimeError) as err:
+        if not _out_of_memory(err):
+            raise
+        _free_memory()
+        if len(items) > 1:  # retry one by one: a batch may not fit where an image does
+            for it in items:
+                _process(restorer, [it], overwrite, callback, report)
+            return
+        (it,) = items
+        msg = f"{it.path}: out of memory ({_first_line(err)}); try a smaller --tile or --tile-batch"
+        report(RestoreResult(it.path, None, "failed", msg))
+        return
     for it, (res, std) in zip(items, outs, strict=True):
         report(_write(it, res, std, overwrite))
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` is an allocation failure (host or device), not another bug."""
+    if isinstance(err, MemoryError):
+        return True
+    text = str(err).lower()
+    return type(err).__name__ == "OutOfMemoryError" or any(
+        w in text for w in ("out of memory", "can't allocate memory", "not enough memory")
+    )
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return (lines[0] if lines else type(err).__name__)[:200]
+
+
+def _free_memory() -> None:
+    """Return cached device memory after an out-of-memory error."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _write(it: _Item, res: np.ndarray, std: np.ndarray | None, overwrite: bool) -> RestoreResult:

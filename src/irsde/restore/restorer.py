@@ -19,7 +19,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from ..errors import ConfigError, InputError, ModelLoadError, UsageError
-from ..io import LUMA, ImageData, as_image_data
+from ..io import LUMA, ImageData, as_image_data, max_pixels
 from ..samplers import (
     DEFAULT_MODE,
     DEFAULT_SAMPLER,
@@ -29,7 +29,7 @@ from ..samplers import (
     realistic_setting,
     sample,
 )
-from ..sde import DEFAULT_SPACING, SDE, build_sde
+from ..sde import DEFAULT_SPACING, SDE, SPACINGS, build_sde
 from ..tasks import DEFAULT_SDE, NO_TASK, Task, get_task
 from . import files
 from .device import autocast_dtype, resolve_device
@@ -177,6 +177,9 @@ class Restorer:
             a posterior sample with the model's stored ``"realistic"`` sampler setting, else
             :data:`irsde.samplers.REALISTIC_DEFAULT`, one view unless ``ensemble`` is
             given; a ``sampler`` other than the default, or ``steps``, still override it.
+        max_output_pixels: largest result (pixels) restored; a larger one (an input
+            times the task's scale squared) is refused with :class:`InputError` before
+            anything is allocated. None: :func:`irsde.io.max_pixels`, the input limit.
     """
 
     def __init__(
@@ -199,9 +202,16 @@ class Restorer:
         callback: StepCallback | None = None,
         noise_level: float | None = None,
         mode: str = DEFAULT_MODE,
+        max_output_pixels: int | None = None,
     ) -> None:
         if mode not in MODES:
             raise UsageError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        if spacing not in SPACINGS:
+            raise UsageError(f"unknown spacing {spacing!r}; choose one of {', '.join(SPACINGS)}")
+        limit = max_pixels() if max_output_pixels is None else max_output_pixels
+        if not isinstance(limit, int) or limit < 1:
+            raise UsageError(f"the output pixel limit must be a whole number >= 1, got {limit!r}")
+        self.max_output_pixels = limit
         self.mode = mode
         self.device = resolve_device(device)
         self.net = self._load(model)
@@ -401,6 +411,8 @@ class Restorer:
         """
         masks = list(masks) if masks is not None else [None] * len(images)
         rgbs = [np.asarray(im, np.float32) for im in images]
+        for im in rgbs:
+            self.check_output_size(im.shape[0], im.shape[1])
         prepared = [self.prepare(im, m) for im, m in zip(rgbs, masks, strict=True)]
         mu = torch.stack(
             [torch.from_numpy(np.ascontiguousarray(p[0].transpose(2, 0, 1))) for p in prepared]
@@ -413,6 +425,16 @@ class Restorer:
             s = std[i].float().mean(0).cpu().numpy() if std is not None else None
             out.append((res, s))
         return out
+
+    def check_output_size(self, height: int, width: int) -> None:
+        """Refuse (:class:`InputError`) an input whose result exceeds ``max_output_pixels``."""
+        s = self.scale
+        if height * width * s * s > self.max_output_pixels:
+            raise InputError(
+                f"{width}x{height} image: its result ({width * s}x{height * s}) is over the "
+                f"limit of {self.max_output_pixels:,} pixels (--max-output-pixels, "
+                "$IRSDE_MAX_PIXELS)"
+            )
 
     # -- public conveniences
     def restore(self, image: Any, mask: Any = None) -> Any:

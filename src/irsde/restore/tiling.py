@@ -17,6 +17,9 @@ from torch import Tensor
 
 from ..errors import UsageError
 
+#: the smallest tile side: smaller tiles cost far more network calls than they save memory
+MIN_TILE = 16
+
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     """Start offsets of tiles of size ``min(tile, length)`` covering ``0..length``.
@@ -78,6 +81,11 @@ class TiledNet:
         channels_last: bool = False,
         margin: int | None = None,
     ) -> None:
+        if tile and tile < MIN_TILE:
+            raise UsageError(
+                f"tile {tile} is too small to be useful: use at least {MIN_TILE} pixels "
+                "(0: no tiling)"
+            )
         if tile and not 0 <= overlap <= tile // 2:
             raise UsageError(
                 f"tile overlap must be in 0..{tile // 2} for tile {tile}, got {overlap}"

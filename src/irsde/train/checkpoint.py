@@ -3,27 +3,42 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import ConfigError
+from ..io import temp_file_beside
 
 CHECKPOINT_FORMAT = "irsde-train-checkpoint"
 CHECKPOINT_VERSION = 1
+#: the fields of a checkpoint (:meth:`irsde.train.trainer.Trainer._save` writes them all)
+CHECKPOINT_KEYS = frozenset(
+    {
+        "format",
+        "version",
+        "state",
+        "model",
+        "ema",
+        "optimizer",
+        "scheduler",
+        "scaler",
+        "rng",
+        "config",
+    }
+)
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """``torch.save`` to a temp file in the same folder, fsync, then rename over ``path``.
 
-    A failure (full disk, unwritable folder, kill) leaves any previous ``path`` intact.
+    A failure (full disk, unwritable folder, kill) leaves any previous ``path`` intact;
+    the file gets the permissions a plain ``open()`` gives (:func:`irsde.io.temp_file_beside`).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = temp_file_beside(path)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
@@ -65,4 +80,9 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         ) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(f"{path}: not an irsde training checkpoint")
+    missing = sorted(CHECKPOINT_KEYS - {"scaler"} - state.keys())
+    unknown = sorted(str(k) for k in state.keys() - CHECKPOINT_KEYS)
+    if missing or unknown:
+        what = f"lacks {', '.join(missing)}" if missing else f"has unknown {', '.join(unknown)}"
+        raise ConfigError(f"{path}: damaged training checkpoint ({what}); cannot resume")
     return state

@@ -273,6 +273,16 @@ class Trainer:
                 raise ConfigError(
                     f"{self.ckpt_path}: the checkpoint's '{key}' differs from the config; cannot resume"
                 )
+        try:
+            self._load_states(ck)
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
+            text = str(err).strip().splitlines()
+            what = f"{type(err).__name__}: {text[0][:200] if text else ''}"
+            raise ConfigError(f"{self.ckpt_path}: damaged training checkpoint ({what})") from None
+        log.info("resumed %s at step %d", self.ckpt_path, self.state.step)
+
+    def _load_states(self, ck: dict[str, Any]) -> None:
+        """Weights, optimizer, scheduler, counters and RNG states from a checkpoint."""
         self.model.load_state_dict(ck["model"])
         self.ema.load_state_dict(ck["ema"])
         self.optimizer.load_state_dict(ck["optimizer"])
@@ -292,7 +302,6 @@ class Trainer:
         self.gen.set_state(gens[self.dist.rank].to("cpu"))
         if rng.get("cuda") is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"].to("cpu"))
-        log.info("resumed %s at step %d", self.ckpt_path, self.state.step)
 
     # ------------------------------------------------------------ the loop
     def _epoch_batches(self) -> Iterator[dict[str, torch.Tensor]]:
