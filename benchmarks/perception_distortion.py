@@ -12,7 +12,7 @@ of restored photos and the set of ground truths, mean and std over ``--swd-seeds
 statistics closer to the photos'. Writes JSON, a Markdown table and a plot (x: PSNR-Y,
 y: SWD, one panel per task).
 
-    python benchmarks/perception_distortion.py --crop 256 --json pd.json \\
+    python benchmarks/perception_distortion.py --crop 128 --json pd.json \\
         --md pd.md --plot docs/images/perception_distortion.png
 """
 
@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tasks", nargs="+", help="default: every embedded model")
     p.add_argument("--model", type=Path, help="one model file instead (with a single --tasks)")
     p.add_argument("--images", type=Path, help="held-out photos (default: the bundled samples)")
-    p.add_argument("--crop", type=int, default=256, help="center crop (0: whole photos)")
+    p.add_argument("--crop", type=int, default=128, help="center crop (0: whole photos)")
     p.add_argument("--seed", type=int, default=0, help="degradation and sampler seed")
     p.add_argument("--swd-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
