@@ -412,3 +412,27 @@ def test_a_plain_pickle_pth_is_refused_without_torch_warnings(tmp_path, recwarn,
     assert not marker.exists()
     assert [str(w.message) for w in recwarn] == []
     assert "Warning" not in capfd.readouterr().err
+
+
+def test_a_full_disk_while_saving_is_an_oserror_naming_the_file(tmp_path, monkeypatch):
+    """safetensors reports a full disk with its own error type; save_model makes it the
+    OSError the CLI reports in one line, and leaves no temp file."""
+    import safetensors.torch
+
+    from irsde.nets import build_network
+
+    class SafetensorError(Exception):  # the name safetensors' Rust error carries
+        pass
+
+    def full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    net = build_network(
+        "ConditionalNAFNet", width=4, enc_blocks=[1], middle_blocks=1, dec_blocks=[1]
+    )
+    target = tmp_path / "m.safetensors"
+    with pytest.raises(OSError, match="No space left") as info:
+        save_model(net, target)
+    assert info.value.filename == str(target)
+    assert list(tmp_path.iterdir()) == []

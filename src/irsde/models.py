@@ -15,6 +15,7 @@ one-line :class:`~irsde.errors.ModelLoadError` naming the file.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import logging
 import os
 import pickle
@@ -172,8 +173,10 @@ def _atomic_save(tensors: dict[str, Tensor], metadata: dict[str, str], path: Pat
         save_file(tensors, tmp, metadata=metadata)
         os.chmod(tmp, mode)  # save_file recreates the file as 0600
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if type(err).__name__ == "SafetensorError":  # its I/O errors (a full disk) are not OSErrors
+            raise OSError(errno.EIO, _message(err), str(path)) from None
         raise
 
 
