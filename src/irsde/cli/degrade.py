@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import IrsdeError
     from ..tasks import get_task
 
-    writes_masks = args.save_mask and get_task(args.task).uses_mask
+    writes_masks = get_task(args.task).uses_mask and args.save_mask  # an unknown task: usage error
     files, problems = expand_inputs(args.inputs)
     failed = len(problems)
     for msg in problems:
