@@ -90,3 +90,12 @@ def test_every_exponential_sampler_recovers_x0_with_the_oracle_on_logsnr(pair, n
     for steps in (1, 5, 10):
         out = sample(make_oracle(sde, x0), sde, mu, name, steps, spacing="logsnr", generator=g)
         assert (out - x0).abs().max() < 1e-3, (name, steps)
+
+
+def test_logsnr_grid_on_a_bridge_pinned_at_T():
+    """GOUB's marginal std is 0 at T: the grid measures against its widest marginal."""
+    from irsde.sde import build_sde
+
+    sde = build_sde({"type": "goub"})
+    ts = sde.timesteps(6, "logsnr")
+    assert ts[0] == sde.T and len(ts) == 6 and ts == sorted(set(ts), reverse=True) and ts[-1] >= 1

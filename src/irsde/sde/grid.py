@@ -68,10 +68,15 @@ def scaled_log_snr(sde: SDE, top: int) -> Tensor:
     log-odds of ``alpha_t^2``, the same for every ``lam``.
     """
     ref = sde.marginal_coefs(sde.T)[1]
+    if ref <= 0:  # a bridge pinned at T: measure against its widest marginal instead
+        ref = max(sde.marginal_coefs(t)[1] for t in range(1, sde.T + 1))
     rho = [math.inf]
     for t in range(1, top + 1):
         a, s = sde.marginal_coefs(t)
-        rho.append(math.log(a * ref / s) if s > 0 else math.inf)
+        if s <= 0:
+            rho.append(math.inf if a > 0 else -math.inf)
+        else:
+            rho.append(math.log(a * ref / s) if a > 0 else -math.inf)
     return torch.tensor(rho, dtype=torch.float64)
 
 
