@@ -91,15 +91,19 @@ def test_embedded_model_really_restores_a_held_out_photo(task, variant, gain):
     assert score(out) > score(before) + gain, (score(out), score(before))
 
 
+def deblur_row(deg: str, method: str, psnr: float) -> dict:
+    """One row of the quality table for the deblurring task."""
+    return {"task": "deblur", "degradation": deg, "method": method, "psnr_y": psnr,
+            "ssim_y": 0.5, "psnr_rgb": psnr, "ssim_rgb": 0.5}  # fmt: skip
+
+
 def test_model_card_status_counts_blind_and_non_blind_baselines(monkeypatch):
     # scripts/finalize_embedded.py: the model is blind; a baseline told the true kernel
     # (non-blind) is an upper bound, and the card says how the model fares against both
     monkeypatch.syspath_prepend(str(REPO / "scripts"))
     fin = pytest.importorskip("finalize_embedded")
 
-    def row(deg: str, method: str, psnr: float) -> dict:
-        return {"task": "deblur", "degradation": deg, "method": method, "psnr_y": psnr,
-                "ssim_y": 0.5, "psnr_rgb": psnr, "ssim_rgb": 0.5}  # fmt: skip
+    row = deblur_row
 
     rows = [
         row("gaussian2", "input", 26.0),
@@ -127,9 +131,7 @@ def test_card_reports_non_blind_methods_as_an_upper_reference(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "scripts"))
     fin = pytest.importorskip("finalize_embedded")
 
-    def row(deg: str, method: str, psnr: float) -> dict:
-        return {"task": "deblur", "degradation": deg, "method": method, "psnr_y": psnr,
-                "ssim_y": 0.5, "psnr_rgb": psnr, "ssim_rgb": 0.5}  # fmt: skip
+    row = deblur_row
 
     rows = [
         row("gaussian2", "IR-SDE posterior 1 NFE", 29.8),
