@@ -21,6 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
+import torch
 from torch import Tensor
 
 from .grid import DEFAULT_SPACING, select_timesteps
@@ -186,6 +187,26 @@ class SDE(ABC):
         """Descending visited timesteps from ``start`` (default ``T``); see
         :func:`irsde.sde.grid.select_timesteps`."""
         return select_timesteps(self, steps, spacing, start)
+
+
+# ------------------------------------------------------- float64 coefficients
+def float64_probe(
+    t: Timestep, s: Timestep | None, like: Tensor
+) -> tuple[Timestep, Timestep | None, Tensor]:
+    """``t`` and ``s`` on the CPU, and a float64 CPU tensor of ``like``'s rank: per-sample
+    step coefficients computed against it keep their digits (in float32, ``1 - A^2``
+    near ``t = 1`` loses them)."""
+
+    def cpu(v: Timestep | None) -> Timestep | None:
+        return v.cpu() if isinstance(v, Tensor) else v
+
+    return cpu(t), cpu(s), torch.empty((1,) * like.ndim, dtype=torch.float64)
+
+
+def cast_like(values: tuple[Tensor, ...], like: Tensor, default: torch.dtype) -> tuple[Tensor, ...]:
+    """``values`` on ``like``'s device, in its dtype (``default`` for an integer ``like``)."""
+    dtype = like.dtype if like.is_floating_point() else default
+    return tuple(v.to(device=like.device, dtype=dtype) for v in values)
 
 
 # ------------------------------------------------------------------ settings

@@ -26,7 +26,7 @@ import math
 import torch
 from torch import Tensor
 
-from .base import Timestep, check_positive, register_sde
+from .base import Timestep, cast_like, check_positive, float64_probe, register_sde
 from .irsde import IRSDE
 
 #: schedules the reference builds for this process (any other name means linear there)
@@ -170,14 +170,9 @@ class DenoisingSDE(IRSDE):
         Computed in float64 and cast to ``like``'s dtype and device, as for IR-SDE.
         """
         ref = self.thetas if like is None else like
-        ref64 = torch.empty((1,) * ref.ndim, dtype=torch.float64)
-        t64 = t.cpu() if isinstance(t, Tensor) else t
-        s64 = s.cpu() if isinstance(s, Tensor) else s
+        t64, s64, ref64 = float64_probe(t, s, ref)
         A, B, C = self._posterior_coefs(t64, s64, ref64)
         k = A * (1 - C**2) / (1 - B**2)
         k_noise = (1 - k) * self._at("sigma_bars", t64, ref64)
-        out_dtype = ref.dtype if ref.is_floating_point() else self.thetas.dtype
-        return tuple(
-            v.to(device=ref.device, dtype=out_dtype)
-            for v in (torch.ones_like(k), k_noise, self._std_from_coefs(A, B, C))
-        )
+        coefs = (torch.ones_like(k), k_noise, self._std_from_coefs(A, B, C))
+        return cast_like(coefs, ref, self.thetas.dtype)

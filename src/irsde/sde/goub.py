@@ -26,7 +26,7 @@ import math
 import torch
 from torch import Tensor
 
-from .base import SDE, Timestep, register_sde
+from .base import SDE, Timestep, cast_like, float64_probe, register_sde
 from .irsde import IRSDE
 from .schedules import Schedule
 
@@ -150,15 +150,13 @@ class GOUB(SDE):
         """``(k_x, k_noise, std)`` of ``x_s = mu + k_x (x_t - mu) - k_noise noise + std z``
         with ``x0`` from the network output (finite at ``T``), computed in float64."""
         ref = self.alphas if like is None else like
-        ref64 = torch.empty((1,) * ref.ndim, dtype=torch.float64)
-        t64 = t.cpu() if isinstance(t, Tensor) else t
-        s_prev = t64 - 1 if s is None else (s.cpu() if isinstance(s, Tensor) else s)
+        t64, s64, ref64 = float64_probe(t, s, ref)
+        s_prev = t64 - 1 if s64 is None else s64
         a, c = self._posterior_weights(t64, s_prev, ref64)
         k_x = a + c * self._at("inv_alpha", t64, ref64)
         k_noise = c * self._at("nsr", t64, ref64)
-        std = self.ou.posterior_std(t64, None if s is None else s_prev, ref64)
-        out_dtype = ref.dtype if ref.is_floating_point() else self.alphas.dtype
-        return tuple(v.to(device=ref.device, dtype=out_dtype) for v in (k_x, k_noise, std))
+        std = self.ou.posterior_std(t64, s64, ref64)
+        return cast_like((k_x, k_noise, std), ref, self.alphas.dtype)
 
     def _posterior_weights(self, t: Timestep, s: Timestep, like: Tensor) -> tuple[Tensor, Tensor]:
         """Weights ``(a, c)`` of ``x_t - mu`` and ``x0 - mu`` in the OU posterior mean."""

@@ -20,7 +20,7 @@ import math
 import torch
 from torch import Tensor
 
-from .base import SDE, Timestep, check_positive, check_T, register_sde
+from .base import SDE, Timestep, cast_like, check_positive, check_T, float64_probe, register_sde
 from .schedules import SCHEDULES, Schedule, lam_from_max_sigma, make_thetas
 
 #: largest stationary noise level accepted, in 8-bit units
@@ -234,19 +234,13 @@ class IRSDE(SDE):
         with many steps (``k_x`` at ``t = 2``, ``T = 1000`` is 0.975 instead of 1.000).
         """
         ref = self.thetas if like is None else like
-        ref64 = torch.empty((1,) * ref.ndim, dtype=torch.float64)
-        t64 = t.cpu() if isinstance(t, Tensor) else t
-        s64 = s.cpu() if isinstance(s, Tensor) else s
+        t64, s64, ref64 = float64_probe(t, s, ref)
         A, B, C = self._posterior_coefs(t64, s64, ref64)
         denom = 1 - B**2
         a, c = A * (1 - C**2) / denom, C * (1 - A**2) / denom
         k_x = a + c / B
         k_noise = c * self._at("sigma_bars", t64, ref64) / B
-        out_dtype = ref.dtype if ref.is_floating_point() else self.thetas.dtype
-        return tuple(
-            v.to(device=ref.device, dtype=out_dtype)
-            for v in (k_x, k_noise, self._std_from_coefs(A, B, C))
-        )
+        return cast_like((k_x, k_noise, self._std_from_coefs(A, B, C)), ref, self.thetas.dtype)
 
     def posterior_step(
         self,
