@@ -72,15 +72,6 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
     return files, problems
 
 
-def _identity(path: Path) -> tuple[int, int] | None:
-    """``(device, inode)`` of an existing file (links and other spellings included)."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
 def _degrade_one(path: Path, args: argparse.Namespace, out: Path) -> None:
     from ..degrade import is_gray, synthesize
     from ..io import load_image, write_image
@@ -99,6 +90,7 @@ def _degrade_one(path: Path, args: argparse.Namespace, out: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import IrsdeError
+    from ..restore.files import file_identity, same_file
     from ..tasks import get_task
 
     writes_masks = get_task(args.task).uses_mask and args.save_mask  # an unknown task: usage error
@@ -107,11 +99,11 @@ def run(args: argparse.Namespace) -> int:
     for msg in problems:
         print(f"irsde degrade: error: {msg}", file=sys.stderr)
     done, skipped, seen = 0, 0, set()
-    inputs = {_identity(p) for p in files} - {None}
+    inputs = set().union(*(file_identity(p) for p in files))
     for path in files:
         out = args.out / f"{path.stem}.png"
         planned = [out, out.parent / "masks" / out.name] if writes_masks else [out]
-        clash = next((o for o in planned if _identity(o) in inputs), None)
+        clash = next((o for o in planned if same_file(o, inputs)), None)
         if clash is not None:  # never write over an input, --overwrite or not
             print(
                 f"irsde degrade: error: {path}: its output {clash} is an input of this run; "

@@ -94,7 +94,7 @@ def plan_outputs(
     return plan
 
 
-def _identity(path: Path) -> set[object]:
+def file_identity(path: Path) -> set[object]:
     """What makes two paths one file: the resolved path, and device and inode if it exists."""
     ids: set[object] = {path.resolve()}
     try:
@@ -105,9 +105,9 @@ def _identity(path: Path) -> set[object]:
     return ids
 
 
-def _same_file(path: Path, inputs: set[object]) -> bool:
-    """Whether ``path`` is one of ``inputs`` (:func:`_identity`): by name, link or hard link."""
-    return not _identity(path).isdisjoint(inputs)
+def same_file(path: Path, inputs: set[object]) -> bool:
+    """Whether ``path`` is one of ``inputs`` (:func:`file_identity`): by name, link or hard link."""
+    return not file_identity(path).isdisjoint(inputs)
 
 
 def restore_files(
@@ -145,12 +145,12 @@ def restore_files(
 
     paths = [Path(p) for p in inputs]
     masks = _MaskSource(mask)
-    protected = set().union(*(_identity(p) for p in [*paths, *masks.files()]))
+    protected = set().union(*(file_identity(p) for p in [*paths, *masks.files()]))
     for path, out, std_out, problem in plan_outputs(paths, out_dir, ext, restorer.samples, suffix):
         if problem:
             report(RestoreResult(path, None, "failed", problem))
             continue
-        clash = next((o for o in (out, std_out) if o and _same_file(o, protected)), None)
+        clash = next((o for o in (out, std_out) if o and same_file(o, protected)), None)
         if clash is not None:
             msg = f"{path}: output {clash} would replace an input; use another -o or --suffix"
             report(RestoreResult(path, None, "failed", msg))
