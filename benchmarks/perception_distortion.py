@@ -43,7 +43,8 @@ from irsde.weights import available_models
 #: posterior-mean estimate), the realistic mode's sampler around its default, Euler-Maruyama
 SETTINGS: tuple[tuple[str, str, int], ...] = (
     *(("posterior", "uniform", n) for n in (1, 2, 5, 10, 20)),
-    *((REALISTIC_DEFAULT["name"], REALISTIC_DEFAULT["spacing"], n) for n in (3, 6, 10)),
+    ("unipc", "logsnr", 3),
+    *((REALISTIC_DEFAULT["name"], REALISTIC_DEFAULT["spacing"], n) for n in (5, 6, 10)),
     *(("sde", "uniform", n) for n in (10, 20)),
 )
 

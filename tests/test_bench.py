@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,51 @@ def test_bench_quick_writes_json_and_plots(tiny_model, tmp_path, capsys):
     assert (out / "timing.png").stat().st_size > 0 and (out / "nfe_denoise.png").exists()
     text = capsys.readouterr().out
     assert "| denoise |" in text and "overhead" in text and "posterior 2 x2" in text
+
+
+def test_bench_posterior_section_writes_json_markdown_and_files(tiny_model, tmp_path, monkeypatch):
+    """``--posterior`` on tiny settings: the exact-posterior section in bench.json and bench.md."""
+    import dataclasses
+
+    import irsde.apps.bench as bench
+    from irsde.samplers import supported
+    from irsde.sde import IRSDE
+
+    cfg = bench.posterior_settings()  # every IR-SDE sampler, uniform and tuned; then tiny
+    # (NFE 10 = T: the reference run the "fewest NFE" lines compare with)
+    tiny = dataclasses.replace(cfg, size=8, samples=40, T=10, reference_T=20, nfes=(1, 2, 10))
+    monkeypatch.setattr(bench, "posterior_settings", lambda: tiny)
+    out = tmp_path / "bench"
+    argv = ["bench", "--quick", "--models", str(tiny_model), "--sizes", "16", "--nfe"]
+    argv += [
+        "--no-memory",
+        "--overhead-steps",
+        "2",
+        "--posterior",
+        "-o",
+        str(out),
+        "--device",
+        "cpu",
+    ]
+    assert main(argv) == 0
+    post = json.loads((out / "bench.json").read_text())["posterior"]
+    assert set(post["degradations"]) == {"noise", "blur"}
+    for deg in post["degradations"].values():
+        runs = deg["runs"]
+        assert deg["floor"]["mean"] > 0 and {r["nfe"] for r in runs} == {1, 2, 10, 20}
+        assert {r["spacing"] for r in runs} == {"uniform", "tuned"}
+        assert {r["sampler"] for r in runs} == set(supported(IRSDE()))
+        assert all(r["w2"] > 0 and r["w2_exact"] >= 0 for r in runs)
+    assert (out / "posterior" / "results.json").is_file()
+    assert (out / "posterior" / "distance_vs_nfe.png").stat().st_size > 0
+    text = (out / "bench.md").read_text()
+    assert "**exact posterior**" in text
+    assert (out / "posterior" / "results.md").read_text().rstrip("\n") in text
+    section = text[text.index("**exact posterior**") :]
+    assert "### noise:" in section and "### blur:" in section and "floor (exact samples)" in section
+    assert re.search(r"\| posterior \| [0-9.]+ \([0-9.]+\)", section)
+    assert "Fewest NFE run at or below" in section and "spacing `tuned`" in section
+    assert "in exact distance" in section
 
 
 def test_bench_without_models_is_a_usage_error(tmp_path):

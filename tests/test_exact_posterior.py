@@ -150,6 +150,28 @@ def test_many_step_posterior_sampler_is_far_closer_than_one_step():
     assert 0.85 < ep.std_ratio(full, var) < 1.15
 
 
+@pytest.mark.parametrize("name", ["posterior", "unipc"])
+def test_exact_law_matches_the_moments_of_many_samples(name):
+    """The impulse-probe law of a stochastic and a deterministic sampler against 4000 runs."""
+    problem = ep.make_problem("blur", size=8)
+    sde = IRSDE(max_sigma=25, T=20)
+    net = ep.OptimalNoise(problem, sde)
+    gen = torch.Generator().manual_seed(5)
+    y = problem.degrade(problem.sample_prior(1, gen), gen)
+    grid = sde.timesteps(4, "uniform")
+    mean_law, var_law = ep.exact_law(net, sde, y, name, grid)
+    runs = ep.sample(net, sde, y.expand(4000, -1, -1, -1).contiguous(), name, timesteps=grid,
+                     generator=torch.Generator().manual_seed(6))  # fmt: skip
+    mean_hat, var_hat = ep.dft_moments(runs)
+    scale = float(var_law.mean().sqrt())
+    assert float((mean_hat - mean_law).abs().max()) < 0.15 * scale
+    assert torch.allclose(var_hat, var_law, rtol=0.15, atol=1e-3 * scale**2)
+    # the distance of the law itself: below the sample estimate, which adds the floor
+    post_mean, post_var = problem.posterior_mean_dft(y)[0, 0], problem.posterior_var()
+    exact = ep.law_w2(mean_law, var_law, post_mean, post_var)
+    assert 0 < exact < ep.w2_distance(runs, post_mean, post_var) + 1e-9
+
+
 def test_cli_writes_table_json_and_plot(tmp_path):
     args = ["--out", str(tmp_path), "--size", "8", "--samples", "40", "--T", "10",
             "--reference-T", "20", "--nfe", "1", "2", "--spacings", "uniform"]  # fmt: skip
@@ -162,3 +184,4 @@ def test_cli_writes_table_json_and_plot(tmp_path):
     assert {r["nfe"] for r in runs} == {1, 2, 20}
     table = (tmp_path / "results.md").read_text()
     assert "| posterior |" in table and "20 (T=20)" in table
+    assert all(r["w2_exact"] >= 0 for r in runs) and "exact distance" in table

@@ -48,18 +48,18 @@ def test_faithful_is_the_stored_setting_and_realistic_the_default_sample():
     assert faithful.mode == "faithful"
     assert (faithful.sampler, faithful.steps, faithful.ensemble) == ("posterior", 1, 4)
     real = Restorer(Net(FAITHFUL), mode="realistic", device="cpu")
-    assert (real.sampler, real.steps, real.spacing, real.ensemble) == ("unipc", 6, "logsnr", 1)
-    assert real.timesteps == real.sde.timesteps(6, "logsnr")
+    assert (real.sampler, real.steps, real.spacing, real.ensemble) == ("unipc", 5, "tuned", 1)
+    assert real.timesteps == real.sde.timesteps(5, "tuned")
 
 
 def test_a_model_stores_its_own_realistic_setting():
     stored = {**FAITHFUL, "realistic": {"steps": 8, "name": "dpm2m"}}
     r = Restorer(Net(stored), mode="realistic", device="cpu")
-    assert (r.sampler, r.steps, r.spacing) == ("dpm2m", 8, "logsnr")
-    assert realistic_setting(stored) == {"name": "dpm2m", "steps": 8, "spacing": "logsnr"}
+    assert (r.sampler, r.steps, r.spacing) == ("dpm2m", 8, "tuned")
+    assert realistic_setting(stored) == {"name": "dpm2m", "steps": 8, "spacing": "tuned"}
     # explicit steps override the stored steps and keep the realistic spacing
     r = Restorer(Net(stored), mode="realistic", steps=4, device="cpu")
-    assert (r.sampler, r.steps, r.spacing) == ("dpm2m", 4, "logsnr")
+    assert (r.sampler, r.steps, r.spacing) == ("dpm2m", 4, "tuned")
     r = Restorer(Net(stored), mode="realistic", sampler="ddim", ensemble=2, device="cpu")
     assert (r.sampler, r.ensemble) == ("ddim", 2)
 
@@ -110,7 +110,7 @@ def test_cli_mode_switch(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="irsde")
     base = ["restore", str(tmp_path / "in"), "--model", str(model), "--tile", "0"]
     assert main([*base, "-o", str(tmp_path / "real"), "--mode", "realistic"]) == 0
-    assert "unipc sampler, 6 steps (logsnr)" in caplog.text
+    assert "unipc sampler, 5 steps (tuned)" in caplog.text
     caplog.clear()
     assert main([*base, "-o", str(tmp_path / "faith")]) == 0
     assert "posterior sampler, 1 steps" in caplog.text

@@ -51,10 +51,10 @@ DEFAULT_SAMPLER = "posterior"
 MODES: tuple[str, ...] = ("faithful", "realistic")
 DEFAULT_MODE = "faithful"
 #: the realistic mode's setting when a model stores none: on the exact-posterior benchmark
-#: (``docs/exact-posterior.md``) ``unipc`` with ``logsnr`` spacing is at or below the 100-step
-#: posterior sampler's distance from 6 NFE on, for noise and blur, T = 100 and 1000
+#: ``unipc`` with the ``tuned`` spacing at 5 NFE is as close to the posterior as the 100-step
+#: posterior sampler (exact distances, noise and blur; ``docs/few-step-tuned.md``)
 REALISTIC_DEFAULT: Mapping[str, Any] = MappingProxyType(
-    {"name": "unipc", "steps": 6, "spacing": "logsnr"}
+    {"name": "unipc", "steps": 5, "spacing": "tuned"}
 )
 
 __all__ = [

@@ -1,2 +1,3 @@
-"""Applications over the public API: the benchmark harness (``irsde bench``) and the
+"""Applications over the public API: the benchmark harness (``irsde bench``), the
+exact-posterior sampler benchmark (:mod:`.posterior`, ``irsde bench --posterior``) and the
 demo figures (``irsde demo``). The library never imports this package."""

@@ -10,6 +10,8 @@ through :class:`irsde.restore.Restorer`, whose per-image noise streams are seede
   (``ru_maxrss`` growth on CPU, ``max_memory_allocated`` on CUDA).
 - :func:`sampler_overhead`: a sampler run with a zero-cost network vs the real one.
 - :func:`nfe_curve`: PSNR/SSIM against NFE per sampler and timestep spacing.
+- :func:`exact_posterior` (``--posterior``, off by default): the exact-posterior sampler
+  benchmark (:mod:`irsde.apps.posterior`) on its quick settings, model-free.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -38,6 +40,9 @@ from ..errors import UsageError
 from ..samplers import DEFAULT_SAMPLER, SPACINGS
 from ..sde import DEFAULT_SPACING
 
+if TYPE_CHECKING:
+    from .posterior import Settings as PosteriorSettings
+
 NFES: tuple[int, ...] = (1, 2, 3, 5, 10, 20, 50, 100)
 #: the sampler of the T-step reference timing and quality (the reference loop)
 REFERENCE_SAMPLER = DEFAULT_SAMPLER  # the reference loop at steps = T
@@ -45,6 +50,9 @@ REFERENCE_SAMPLER = DEFAULT_SAMPLER  # the reference loop at steps = T
 CURVE_SAMPLERS: tuple[str, ...] = (REFERENCE_SAMPLER, "ode", "sde")
 #: the tolerance used to call a few-step setting "as good as the reference"
 REFERENCE_TOLERANCE_DB = 0.1
+#: the exact-posterior section's spacings and NFE (its other settings: the quick ones)
+POSTERIOR_SPACINGS: tuple[str, ...] = ("uniform", "tuned")
+POSTERIOR_NFES: tuple[int, ...] = (1, 3, 5, 10, 100)
 
 
 # ---------------------------------------------------------------------------- setup
@@ -465,6 +473,7 @@ class BenchSettings:
     overhead_steps: int | None = None  # None: T
     seed: int = 0
     images: str | None = None
+    posterior: bool = False  # also run the exact-posterior section (:func:`exact_posterior`)
 
 
 def bench_model(
@@ -572,7 +581,48 @@ def run_bench(
     for task, path in models.items():
         net = load_model(path, device=device)
         result["tasks"][task] = bench_model(net, path, task, device, settings, log)
+    if settings.posterior:
+        result["posterior"] = exact_posterior(log=log)
     return result
+
+
+# ---------------------------------------------------------------------------- exact posterior
+def posterior_settings() -> PosteriorSettings:
+    """The section's :class:`irsde.apps.posterior.Settings`: ``--quick`` ones, with every
+    registered sampler that runs on IR-SDE, :data:`POSTERIOR_SPACINGS` and
+    :data:`POSTERIOR_NFES`."""
+    from ..sde import IRSDE
+    from .posterior import SAMPLERS, quick_settings, supports
+
+    cfg = quick_settings(nfes=POSTERIOR_NFES, spacings=POSTERIOR_SPACINGS)
+    sde = IRSDE(max_sigma=cfg.max_sigma, T=cfg.T)
+    cfg.samplers = tuple(n for n in SAMPLERS if supports(n, sde))
+    return cfg
+
+
+def exact_posterior(
+    cfg: PosteriorSettings | None = None, log: Callable[[str], None] = lambda m: None
+) -> dict[str, Any]:
+    """Every sampler against a Gaussian problem's true posterior (``docs/exact-posterior.md``),
+    on ``cfg`` (default :func:`posterior_settings`); on the CPU, JSON-serialisable."""
+    from .posterior import run
+
+    cfg = posterior_settings() if cfg is None else cfg
+    log(f"exact posterior: {len(cfg.samplers)} samplers, NFE {' '.join(map(str, cfg.nfes))}")
+    with torch.inference_mode():
+        return run(cfg)
+
+
+def write_posterior(
+    result: dict[str, Any], folder: str | os.PathLike, plots: bool = True
+) -> list[Path]:
+    """``folder/posterior/``: the section's ``results.json``, ``results.md`` and (with
+    matplotlib, unless not ``plots``) ``distance_vs_nfe.png``; [] without the section."""
+    from .posterior import write_results
+
+    if not result.get("posterior"):
+        return []
+    return write_results(result["posterior"], Path(folder) / "posterior", plots)
 
 
 # ---------------------------------------------------------------------------- reporting
@@ -640,8 +690,23 @@ POSTERIOR_MEAN = "posterior-mean estimate"
 PSNR_NOTE = (
     f"PSNR rewards the posterior mean, and 1 NFE returns a {POSTERIOR_MEAN}: fewer NFE at equal "
     "PSNR is no speedup at sampling. Samplers are compared at equal distance to the posterior "
-    "in benchmarks/exact_posterior.py (docs/exact-posterior.md)."
+    "in benchmarks/exact_posterior.py (`irsde bench --posterior`; docs/exact-posterior.md)."
 )
+
+
+def format_posterior(result: dict[str, Any]) -> str:
+    """The exact-posterior section: W2 per sampler, spacing and NFE for noise and blur, the
+    floor and the fewest NFE at or below the reference; "" without the section."""
+    post = result.get("posterior")
+    if not post:
+        return ""
+    from .posterior import markdown
+
+    head = (
+        f"**exact posterior** (samplers against a Gaussian problem's true posterior, "
+        f"{post['seconds']:.0f} s; docs/exact-posterior.md)"
+    )
+    return head + "\n\n" + markdown(post).rstrip("\n")
 
 
 def nfe_label(nfe: int) -> str:

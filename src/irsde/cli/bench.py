@@ -5,7 +5,8 @@ evaluation and per image at each size, for the model's default sampler and the T
 reference sampler; the extra peak memory of a restore (fresh subprocess); the time a
 sampler spends outside the network (a run with a zero-cost network, in % of a real run);
 and PSNR/SSIM against NFE per sampler and timestep spacing on the held-out photos.
-Writes OUT/bench.json, OUT/bench.md and PNG plots; prints the tables.
+Writes OUT/bench.json, OUT/bench.md and PNG plots; prints the tables. With --posterior,
+also the exact-posterior sampler benchmark (quick settings) in OUT/posterior/.
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-reference", action="store_true", help="estimate the T-step timing")
     p.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument(
+        "--posterior",
+        action="store_true",
+        help="also run the exact-posterior sampler benchmark, quick settings "
+        "(docs/exact-posterior.md)",
+    )
     p.add_argument("--overhead-steps", type=int, metavar="N", help="steps of overhead runs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
@@ -93,13 +100,22 @@ def settings_from(args: argparse.Namespace):
     s.memory = not args.no_memory
     s.seed = args.seed
     s.images = args.images
+    s.posterior = args.posterior
     return s
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..apps.bench import find_models, format_curves, format_tables, run_bench, write_plots
+    from ..apps.bench import (
+        find_models,
+        format_curves,
+        format_posterior,
+        format_tables,
+        run_bench,
+        write_plots,
+        write_posterior,
+    )
     from ..restore import resolve_device
 
     if args.threads:
@@ -114,13 +130,19 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.no_plots:
         result["plots"] = [str(p) for p in write_plots(result, args.out)]
+    written = write_posterior(result, args.out, plots=not args.no_plots)
+    if "plots" in result:
+        result["plots"] += [str(p) for p in written if p.suffix == ".png"]
     tables = format_tables(result) + "\n\n" + format_curves(result)
+    if "posterior" in result:
+        tables += "\n\n" + format_posterior(result)
     json_path = args.json or args.out / "bench.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
     (args.out / "bench.md").write_text(tables + "\n")
     print(tables)
-    print(f"wrote {json_path}, {args.out / 'bench.md'}" + (", plots" if "plots" in result else ""))
+    wrote = [str(json_path), str(args.out / "bench.md")] + (["plots"] if "plots" in result else [])
+    print("wrote " + ", ".join(wrote + ([f"{written[0].parent}/"] if written else [])))
     return 0
 
 

@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_MODE,
         help="faithful: the model's stored setting (1 NFE for the embedded models: the "
         "posterior-mean estimate, best PSNR); realistic: a posterior sample (the model's "
-        "stored realistic setting, else unipc, 6 NFE, logsnr spacing; one view). "
+        "stored realistic setting, else unipc, 5 NFE, tuned spacing; one view). "
         f"--sampler/--steps override either (default: {DEFAULT_MODE})",
     )
     p.add_argument(

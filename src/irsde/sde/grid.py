@@ -20,11 +20,23 @@ if TYPE_CHECKING:
     from .base import SDE
 
 #: spacing names accepted by :func:`select_timesteps`
-SPACINGS: tuple[str, ...] = ("uniform", "quadratic", "sigma", "logsnr")
+SPACINGS: tuple[str, ...] = ("uniform", "quadratic", "sigma", "logsnr", "tuned")
 DEFAULT_SPACING = "uniform"
 #: the ``"logsnr"`` spacing's span of ``rho = log(alpha_t sigma_T / sigma_t)``: the log-odds
 #: of ``alpha_t^2`` from 1/55 to 54/55 for IR-SDE (``docs/few-step-logsnr.md``)
 LOGSNR_SPAN: tuple[float, float] = (-2.0, 2.0)
+#: the ``"tuned"`` spacing: per number of evaluations, the scaled log-SNR targets after ``T``,
+#: chosen for ``unipc`` by a minimax search of the exact (infinite-sample) distance to the
+#: posterior over eight Gaussian problems (noise and blur; T 100 and 1000; max_sigma 10, 25
+#: and 50) and checked on eight others (``docs/few-step-tuned.md``)
+TUNED_RHO: dict[int, tuple[float, ...]] = {
+    5: (-2.25, -0.5, 1.15, 4.0),
+    6: (-2.45, -1.083, 0.483, 1.55, 3.5),
+    7: (-3.1, -1.625, -0.35, 0.925, 1.8, 3.2),
+    8: (-2.7, -1.6, -0.4, 0.4, 1.5, 2.0, 3.6),
+    9: (-3.3, -2.317, -1.133, -0.35, 0.833, 1.217, 2.0, 3.0),
+    10: (-2.3, -1.529, -0.657, -0.086, 0.286, 1.257, 1.429, 1.6, 3.6),
+}
 
 
 def select_timesteps(
@@ -36,7 +48,8 @@ def select_timesteps(
     timestep ``start..1``. Fewer steps pick a subsequence that always begins at
     ``start``: ``"uniform"`` in ``t``, ``"quadratic"`` (denser near ``t = 1``),
     ``"sigma"`` (uniform in ``sigma_bar``) or ``"logsnr"`` (``start``, then evenly in the
-    scaled log-SNR over :data:`LOGSNR_SPAN`; see :func:`logsnr_grid`).
+    scaled log-SNR over :data:`LOGSNR_SPAN`; see :func:`logsnr_grid`) or ``"tuned"``
+    (:data:`TUNED_RHO`'s targets where it has them, else ``"logsnr"``; see :func:`tuned_grid`).
     """
     top = check_start(sde, start)
     if spacing not in SPACINGS:
@@ -53,6 +66,8 @@ def select_timesteps(
         grid = 1 + (top - 1) * torch.linspace(1, 0, steps, dtype=torch.float64) ** 2
     elif spacing == "logsnr":
         return logsnr_grid(sde, steps, top)
+    elif spacing == "tuned":
+        return tuned_grid(sde, steps, top)
     else:
         sig = sde.sigma_bars.double()[: top + 1]
         targets = torch.linspace(float(sig[top]), float(sig[1]), steps, dtype=torch.float64)
@@ -102,6 +117,20 @@ def logsnr_grid(sde: SDE, steps: int, top: int) -> list[int]:
     else:
         targets = torch.linspace(lo, hi, steps - 1, dtype=torch.float64)
     inner = rho[1:top]  # timesteps 1..top-1
+    picked = [int(torch.argmin((inner - v).abs())) + 1 for v in targets]
+    return _strictly_descending([top, *picked], top)
+
+
+def tuned_grid(sde: SDE, steps: int, top: int) -> list[int]:
+    """``T``, then the timesteps nearest :data:`TUNED_RHO`'s ``rho`` targets for ``steps``.
+
+    The targets were searched from ``T`` only: from an intermediate ``top``, or for a number
+    of steps without targets, this is :func:`logsnr_grid`.
+    """
+    targets = TUNED_RHO.get(steps)
+    if not targets or top != sde.T or top < 2 * steps:
+        return logsnr_grid(sde, steps, top)
+    inner = scaled_log_snr(sde, top)[1:top]  # timesteps 1..top-1
     picked = [int(torch.argmin((inner - v).abs())) + 1 for v in targets]
     return _strictly_descending([top, *picked], top)
 
