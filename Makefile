@@ -40,6 +40,7 @@ train-embedded: dev
 	test -d datasets/skimage-train || $(BIN)/python scripts/prepare_training_photos.py datasets/skimage-train
 	test -d datasets/more-photos || $(BIN)/python scripts/prepare_training_photos.py --more datasets/more-photos
 	test -d datasets/debian-photos || $(BIN)/python scripts/prepare_training_photos.py --debian datasets/debian-photos
+	test -d datasets/debian-photos-sharp || $(BIN)/python scripts/prepare_training_photos.py --debian --sharp-only datasets/debian-photos-sharp
 	$(BIN)/python scripts/train_embedded.py $(TASK)
 
 test: dev

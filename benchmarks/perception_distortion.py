@@ -105,6 +105,7 @@ def row(task, sampler, spacing, nfe, outs, gts, args) -> dict[str, Any]:
         "psnr_y": float(np.mean([s["psnr_y"] for s in per])),
         "ssim_y": float(np.mean([s["ssim_y"] for s in per])),
         "swd": mean, "swd_std": std,
+        "images": str(args.images or "src/irsde/assets/samples"), "crop": args.crop,
     }  # fmt: skip
 
 

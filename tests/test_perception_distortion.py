@@ -49,10 +49,12 @@ def test_rows_table_and_plot(pd, setup, tmp_path, one_thread):
     argv += ["--swd-seeds", "0", "1", "--json", str(js), "--md", str(md), "--plot", str(png)]
     assert pd.main(argv) == 0
     rows = json.loads(js.read_text())["rows"]
-    # NFE above T = 6 is capped and run once: input + posterior 1 2 5 6, unipc 3 6, sde 6
+    # NFE above T = 6 is capped and run once: input + posterior 1 2 5 6, unipc 3 (logsnr)
+    # 5 6 (tuned), sde 6
     got = [(r["sampler"], r["nfe"]) for r in rows]
     assert got == [("input", 0), ("posterior", 1), ("posterior", 2), ("posterior", 5),
-                   ("posterior", 6), ("unipc", 3), ("unipc", 6), ("sde", 6)]  # fmt: skip
+                   ("posterior", 6), ("unipc", 3), ("unipc", 5), ("unipc", 6),
+                   ("sde", 6)]  # fmt: skip
     assert all(r["variant"] == "sigma25" for r in rows)
     assert all(np.isfinite(r["swd"]) and r["swd"] > 0 and r["swd_std"] >= 0 for r in rows)
     text = md.read_text()

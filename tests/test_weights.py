@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from irsde.cli import main
+from irsde.models import load_model
 from irsde.restore import Restorer
 from irsde.tasks import TASKS
 from irsde.weights import available_models, default_model_path
@@ -180,6 +182,47 @@ def test_compare_scores_candidates_and_baselines_on_unseen_photos(tmp_path, monk
     write_image(other / "b.png", smooth[:32, :32].astype(np.float32))
     pairs = fin.unseen_pairs("denoise", seeds=1, photos=other)
     assert [gt.shape for gt, _ in pairs["sigma=15"]] == [(24, 24, 3), (32, 32, 3)]
+
+
+def test_realistic_setting_is_the_lowest_swd_sample_and_is_stored(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    fin = pytest.importorskip("finalize_embedded")
+
+    def r(sampler, spacing, nfe, psnr, swd, std=1.0):
+        return {"task": "derain", "sampler": sampler, "spacing": spacing, "nfe": nfe,
+                "psnr_y": psnr, "ssim_y": 0.8, "swd": swd, "swd_std": std}  # fmt: skip
+
+    rows = [r("input", "", 0, 20, 10), r("posterior", "uniform", 1, 30, 20),
+            r("posterior", "uniform", 2, 30, 20), r("unipc", "tuned", 5, 27, 45),
+            r("unipc", "logsnr", 3, 28, 45.5), r("sde", "uniform", 20, 26, 30),
+            {**r("unipc", "tuned", 5, 40, 1), "task": "sr4"}]  # fmt: skip
+    # the input and the posterior-mean estimates (1-2 posterior steps) are no samples,
+    # 20 NFE is over the realistic budget; within the lowest SWD's spread the higher PSNR wins
+    pick = fin.choose_realistic(rows, "derain")
+    assert (pick["sampler"], pick["spacing"], pick["nfe"]) == ("unipc", "logsnr", 3)
+    with pytest.raises(SystemExit, match="dehaze"):
+        fin.choose_realistic(rows, "dehaze")
+    shipped = tmp_path / "derain.safetensors"
+    shipped.write_bytes((REPO / "src/irsde/weights/derain.safetensors").read_bytes())
+    card = (REPO / "src/irsde/weights/derain.md").read_text()
+    shipped.with_suffix(".md").write_text(card)
+    monkeypatch.setattr(fin, "weights_path", lambda task: shipped)
+    (tmp_path / "pd.json").write_text(json.dumps({"rows": rows}))
+    fin.store_realistic("derain", tmp_path / "pd.json")
+    cfg = load_model(shipped).irsde_config
+    before = load_model("derain").irsde_config
+    assert cfg["sampler"]["realistic"] == {"name": "unipc", "steps": 3, "spacing": "logsnr"}
+    assert {k: v for k, v in cfg["sampler"].items() if k != "realistic"} == {
+        k: v for k, v in before["sampler"].items() if k != "realistic"}  # fmt: skip
+    assert cfg["provenance"]["realistic_selection"]["chosen"]["swd"] == 45.5
+    assert Restorer(shipped, mode="realistic", device="cpu").steps == 3
+    # the card's Modes section says what is stored and why; the rest of the card is kept
+    text = shipped.with_suffix(".md").read_text()
+    modes = text[text.index("## Modes") : text.index("## ", text.index("## Modes") + 3)]
+    assert "`unipc` at 3 NFE with `logsnr` spacing" in modes and "SWD 45.5" in modes
+    assert text.count("## Modes") == 1
+    before_modes = card[: card.index("## Modes")]
+    assert text.startswith(before_modes) and text.endswith(card[card.index("## Notes") :])
 
 
 # ---------------------------------------------------------------------------- names

@@ -252,11 +252,16 @@ class Restorer:
         self.image_batch = max(1, int(image_batch))
         cuda = self.device.type == "cuda"
         amp_dtype = autocast_dtype(amp, self.device)
-        if cuda and isinstance(self.net, nn.Module):
+        # channels-last on CUDA, and on a CPU under bf16 autocast, whose oneDNN kernels want
+        # it (there 2.7x faster than NCHW bf16 for the embedded denoiser at 512x512)
+        channels_last = cuda or amp_dtype is not None
+        if channels_last and isinstance(self.net, nn.Module):
             self.net = self.net.to(memory_format=torch.channels_last)
         if tile_batch is None:
             tile_batch = 4 if cuda else 1
-        self.tiler = TiledNet(self.net, tile, overlap, tile_batch, amp_dtype, channels_last=cuda)
+        self.tiler = TiledNet(
+            self.net, tile, overlap, tile_batch, amp_dtype, channels_last=channels_last
+        )
         self.callback = callback
 
     # -- setup
