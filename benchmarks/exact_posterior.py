@@ -1,18 +1,9 @@
 """Exact-posterior benchmark: every registered sampler against the true posterior.
 
-A Gaussian image prior with a ``1/f^2`` power spectrum (natural-image statistics),
-linear-Gaussian degradations (additive noise; a circular Gaussian blur plus noise) and
-the IR-SDE forward process from ``x0`` towards ``mu = y``. Everything is jointly Gaussian
-and diagonal in the unitary DFT basis, so the optimal noise predictor ``E[eps | x_t, y]``
-and the posterior ``p(x0 | y)`` are closed forms: nothing learned stands between the
-sampler and the truth. The distance of ``K`` samples to the posterior is the 2-Wasserstein
-distance between Gaussian fits (per DFT frequency, exact for this problem), as a per-pixel
-RMS in 8-bit units; its floor is the same distance for ``K`` exact posterior samples.
-Derivation and measured numbers: ``docs/exact-posterior.md``.
-
-The code is the application module ``irsde.apps.posterior`` (also the quick
-``irsde bench --posterior`` section); this script is its command line and re-exports
-its names (``exact_posterior.make_problem``, ...) for the tests and ``tune_spacing.py``.
+The command line of the application module ``irsde.apps.posterior`` (whose docstring says
+what is measured; derivation and numbers: ``docs/exact-posterior.md``; a quick version is
+the ``irsde bench --posterior`` section). Re-exports its names
+(``exact_posterior.make_problem``, ...) for the tests.
 
     python benchmarks/exact_posterior.py --out bench-posterior/ [--quick]
 """

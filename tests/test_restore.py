@@ -249,6 +249,10 @@ def test_bf16_autocast_on_cpu_is_close_to_full_precision():
     half = r.restore_rgb([img])[0][0]
     assert half.dtype == np.float32
     assert 0 < np.abs(half - full).max() < 0.02  # bf16 really ran, and stayed close
+    # oneDNN's bf16 kernels want channels-last: weights and tiles are converted
+    conv = next(m for m in r.net.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and r.tiler.channels_last
+    assert not Restorer(LocalNet(), **settings).tiler.channels_last
     with pytest.raises(UsageError, match="bf16"):
         Restorer(LocalNet(), amp="fp16", **settings)
 
