@@ -563,6 +563,7 @@ NOTES = {
         "192px crops instead of 96px, is what took the model past the dark channel prior "
         "(validation crops 27.9 -> 29.1 dB). Vertical flips hurt (haze is thicker at the "
         "top), so no vertical-flip self-ensemble is used."
+        + " A phase 6 on the Debian wallpaper photos (`configs/embedded/dehaze/phase6.yml`: their tiles beside the package photos and dead leaves (30%), lr 7e-5, 1367 steps, 14 minutes on one CPU thread) is not shipped: `python scripts/finalize_embedded.py compare dehaze --runs runs/embedded-dehaze-debian --photos DIR` (1 NFE, one view) gave 27.74 -> 25.10 dB on 256px crops of the test photos and 24.20 -> 23.72 on the Debian held-out crops (why it lost was not investigated)."
     ),
     "deblur": (
         "One blind model covers Gaussian and motion blur; Wiener and Richardson-Lucy are "
