@@ -18,7 +18,7 @@ import argparse
 import dataclasses
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ import torch
 
 from irsde.apps import posterior as ep
 from irsde.sde import IRSDE
-from irsde.sde.grid import LOGSNR_SPAN, TUNED_RHO, scaled_log_snr
+from irsde.sde.grid import TUNED_RHO, nearest_timesteps, scaled_log_snr
 
 #: the problems searched on: (degradation, T, max_sigma), 25/255 noise, blur std 1.5 px
 TRAIN: tuple[dict[str, Any], ...] = tuple(
@@ -99,30 +99,38 @@ def build_case(spec: dict[str, Any], with_reference: bool = True) -> Case:
     return case
 
 
-def grid_for(case: Case, targets: Sequence[float]) -> list[int]:
-    """``T``, then the timestep nearest each target (repeats dropped)."""
-    rho = scaled_log_snr(case.sde, case.sde.T)[1 : case.sde.T]
-    grid = [case.sde.T]
-    for r in targets:
-        t = int(torch.argmin((rho - r).abs())) + 1
-        if t < grid[-1]:
-            grid.append(t)
-    return grid
+def targets_grid(case: Case, targets: Sequence[float]) -> list[int] | None:
+    """``T``, then the timestep nearest each target; None when two targets share one."""
+    T = case.sde.T
+    grid = [T, *nearest_timesteps(scaled_log_snr(case.sde, T), targets)]
+    return grid if all(a > b for a, b in itertools.pairwise(grid)) else None
 
 
-def ratios(cases: Sequence[Case], sampler: str, targets: Sequence[float]) -> list[float] | None:
-    """Each case's distance over its reference; None when targets collide on some ``T``."""
+GridOf = Callable[[Case], list[int] | None]
+
+
+def ratios(cases: Sequence[Case], sampler: str, grid_of: GridOf) -> list[float] | None:
+    """Each case's distance on ``grid_of(case)`` over its reference; None when a grid is."""
     out = []
     for case in cases:
-        grid = grid_for(case, targets)
-        if len(grid) != len(targets) + 1:
+        grid = grid_of(case)
+        if grid is None:
             return None
         out.append(case.distance(sampler, grid) / case.reference)
     return out
 
 
+def on_targets(targets: Sequence[float]) -> GridOf:
+    return lambda case: targets_grid(case, targets)
+
+
+def on_spacing(spacing: str, n: int) -> GridOf:
+    """A registered spacing's grid (for comparison)."""
+    return lambda case: case.sde.timesteps(n, spacing)
+
+
 def worst(cases: Sequence[Case], sampler: str, targets: Sequence[float]) -> float:
-    r = ratios(cases, sampler, targets)
+    r = ratios(cases, sampler, on_targets(targets))
     return float("inf") if r is None else max(r)
 
 
@@ -154,11 +162,6 @@ def tune(cases: Sequence[Case], sampler: str, n: int) -> tuple[list[float], floa
     return min(results, key=lambda r: r[1])
 
 
-def logsnr_targets(n: int) -> list[float]:
-    """The ``"logsnr"`` spacing's targets after ``T`` (for comparison)."""
-    return torch.linspace(*LOGSNR_SPAN, n - 1).tolist()
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--nfe", type=int, nargs="+", default=sorted(TUNED_RHO))
@@ -181,10 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             targets, _ = tune(train, args.sampler, n)
         row = {"nfe": n, "targets": [round(v, 3) for v in targets]}
         for name, cases in (("train", train), ("held_out", held)):
-            row[name] = [round(v, 3) for v in ratios(cases, args.sampler, targets) or []]
-            row[f"{name}_logsnr"] = [
-                round(v, 3) for v in ratios(cases, args.sampler, logsnr_targets(n)) or []
-            ]
+            for key, grid_of in ((name, on_targets(targets)),
+                                 (f"{name}_logsnr", on_spacing("logsnr", n))):  # fmt: skip
+                row[key] = [round(v, 3) for v in ratios(cases, args.sampler, grid_of) or []]
         rows.append(row)
         print(f"{n} NFE: targets {row['targets']}; worst ratio to the reference: train "
               f"{max(row['train']):.3f} (logsnr {max(row['train_logsnr'], default=float('nan')):.3f}), "

@@ -357,8 +357,7 @@ def choose_realistic(rows: list[dict], task: str) -> dict:
 
 def store_realistic(task: str, pd_json: Path) -> None:
     """Write the chosen realistic setting into the shipped model's sampler config."""
-    rows = json.loads(pd_json.read_text())
-    rows = rows["rows"] if isinstance(rows, dict) else rows
+    rows = json.loads(pd_json.read_text())["rows"]
     pick = choose_realistic(rows, task)
     setting = {"name": pick["sampler"], "steps": pick["nfe"], "spacing": pick["spacing"]}
     path = weights_path(task)
@@ -376,13 +375,12 @@ def store_realistic(task: str, pd_json: Path) -> None:
         "posterior_mean": None if mean is None else
         {k: mean[k] for k in ("psnr_y", "ssim_y", "swd", "swd_std")},
     }  # fmt: skip
-    save_model(net, path, sde=cfg["sde"], task=task,
-               sampler={**(cfg.get("sampler") or {}), "realistic": setting},
-               provenance=provenance, half=True, task_params=cfg.get("task_params"))  # fmt: skip
+    sampler = {**(cfg.get("sampler") or {}), "realistic": setting}
+    save_model(net, path, sde=cfg["sde"], task=task, sampler=sampler, provenance=provenance,
+               half=True, task_params=cfg.get("task_params"))  # fmt: skip
     card_path = path.with_suffix(".md")
     if card_path.exists():
-        saved = load_model(path)
-        section = modes_lines(saved.irsde_config, saved.irsde_config.get("provenance") or {})
+        section = modes_lines({**cfg, "sampler": sampler}, provenance)
         card_path.write_text(replace_modes_section(card_path.read_text(), section))
     print(f"{task}: realistic {setting} (SWD {pick['swd']:.1f}, PSNR-Y {pick['psnr_y']:.2f})")
 
@@ -884,6 +882,18 @@ DEBIAN_NOTE = (
 )
 
 
+def sampler_origin(prov: dict) -> str:
+    """Where the card's default sampler came from: measured, or given at export."""
+    if not str(prov.get("sampler_chosen", "")).startswith("given"):
+        return " (chosen on validation crops of training photos, see below)."
+    if prov.get("sampler_selection"):
+        return (
+            " (set to stay under 5 s for a 512x512 image on a 2-core CPU; what each setting "
+            "scored on validation crops of training photos is below)."
+        )
+    return " (given at export, see below)."
+
+
 def selection_lines(prov: dict) -> list[str]:
     """The default-sampler selection table, or why there is none for these weights."""
     table = prov.get("sampler_selection") or []
@@ -929,15 +939,7 @@ def render_card(task: str, path: Path, cfg: dict, prov: dict, quality: dict) -> 
             if cfg["sampler"].get("ensemble", 1) > 1
             else ""
         )
-        + (
-            " (set to stay under 5 s for a 512x512 image on a 2-core CPU; what each setting "
-            "scored on validation crops of training photos is below)."
-            if str(prov.get("sampler_chosen", "")).startswith("given")
-            and prov.get("sampler_selection")
-            else " (given at export, see below)."
-            if str(prov.get("sampler_chosen", "")).startswith("given")
-            else " (chosen on validation crops of training photos, see below)."
-        ),
+        + sampler_origin(prov),
         *(
             [
                 "Input: the holes (white pixels, or `--mask`) are filled by",

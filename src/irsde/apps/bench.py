@@ -591,12 +591,12 @@ def posterior_settings() -> PosteriorSettings:
     """The section's :class:`irsde.apps.posterior.Settings`: ``--quick`` ones, with every
     registered sampler that runs on IR-SDE, :data:`POSTERIOR_SPACINGS` and
     :data:`POSTERIOR_NFES`."""
+    from ..samplers import supported
     from ..sde import IRSDE
-    from .posterior import SAMPLERS, quick_settings, supports
+    from .posterior import quick_settings
 
     cfg = quick_settings(nfes=POSTERIOR_NFES, spacings=POSTERIOR_SPACINGS)
-    sde = IRSDE(max_sigma=cfg.max_sigma, T=cfg.T)
-    cfg.samplers = tuple(n for n in SAMPLERS if supports(n, sde))
+    cfg.samplers = tuple(supported(IRSDE(max_sigma=cfg.max_sigma, T=cfg.T)))
     return cfg
 
 

@@ -64,7 +64,6 @@ __all__ = [
     "sample",
     "squared_frequency",
     "std_ratio",
-    "supports",
     "sweep",
     "w2_distance",
     "white_dft",
@@ -319,12 +318,6 @@ class Settings:
     dtype: str = "float32"
 
 
-def supports(name: str, sde: Any) -> bool:
-    """Whether the registered sampler ``name`` runs on ``sde`` (yes when it has no ``supports``)."""
-    check = getattr(SAMPLERS[name], "supports", None)
-    return True if check is None else bool(check(sde))
-
-
 def run_sampler(
     net: OptimalNoise, sde: Any, mu: Tensor, name: str, steps: int | None, spacing: str, seed: int
 ) -> Tensor:
@@ -364,7 +357,7 @@ def sweep(
     net = OptimalNoise(problem, sde)
     rows: list[dict[str, Any]] = []
     done: dict[tuple[str, tuple[int, ...]], dict[str, Any]] = {}
-    for name in (n for n in cfg.samplers if supports(n, sde)):
+    for name in (n for n in cfg.samplers if SAMPLERS[n].supports(sde)):
         for spacing in spacings:
             for steps in steps_list:
                 key = (name, tuple(sde.timesteps(steps, spacing)))

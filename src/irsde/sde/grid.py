@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import torch
@@ -29,14 +30,16 @@ LOGSNR_SPAN: tuple[float, float] = (-2.0, 2.0)
 #: chosen for ``unipc`` by a minimax search of the exact (infinite-sample) distance to the
 #: posterior over eight Gaussian problems (noise and blur; T 100 and 1000; max_sigma 10, 25
 #: and 50) and checked on eight others (``docs/few-step-tuned.md``)
-TUNED_RHO: dict[int, tuple[float, ...]] = {
-    5: (-2.25, -0.5, 1.15, 4.0),
-    6: (-2.45, -1.083, 0.483, 1.55, 3.5),
-    7: (-3.1, -1.625, -0.35, 0.925, 1.8, 3.2),
-    8: (-2.7, -1.6, -0.4, 0.4, 1.5, 2.0, 3.6),
-    9: (-3.3, -2.317, -1.133, -0.35, 0.833, 1.217, 2.0, 3.0),
-    10: (-2.3, -1.529, -0.657, -0.086, 0.286, 1.257, 1.429, 1.6, 3.6),
-}
+TUNED_RHO: Mapping[int, tuple[float, ...]] = MappingProxyType(
+    {
+        5: (-2.25, -0.5, 1.15, 4.0),
+        6: (-2.45, -1.083, 0.483, 1.55, 3.5),
+        7: (-3.1, -1.625, -0.35, 0.925, 1.8, 3.2),
+        8: (-2.7, -1.6, -0.4, 0.4, 1.5, 2.0, 3.6),
+        9: (-3.3, -2.317, -1.133, -0.35, 0.833, 1.217, 2.0, 3.0),
+        10: (-2.3, -1.529, -0.657, -0.086, 0.286, 1.257, 1.429, 1.6, 3.6),
+    }
+)
 
 
 def select_timesteps(
@@ -116,9 +119,7 @@ def logsnr_grid(sde: SDE, steps: int, top: int) -> list[int]:
         targets = torch.tensor([hi], dtype=torch.float64)
     else:
         targets = torch.linspace(lo, hi, steps - 1, dtype=torch.float64)
-    inner = rho[1:top]  # timesteps 1..top-1
-    picked = [int(torch.argmin((inner - v).abs())) + 1 for v in targets]
-    return _strictly_descending([top, *picked], top)
+    return _strictly_descending([top, *nearest_timesteps(rho, targets)], top)
 
 
 def tuned_grid(sde: SDE, steps: int, top: int) -> list[int]:
@@ -130,9 +131,14 @@ def tuned_grid(sde: SDE, steps: int, top: int) -> list[int]:
     targets = TUNED_RHO.get(steps)
     if not targets or top != sde.T or top < 2 * steps:
         return logsnr_grid(sde, steps, top)
-    inner = scaled_log_snr(sde, top)[1:top]  # timesteps 1..top-1
-    picked = [int(torch.argmin((inner - v).abs())) + 1 for v in targets]
-    return _strictly_descending([top, *picked], top)
+    return _strictly_descending([top, *nearest_timesteps(scaled_log_snr(sde, top), targets)], top)
+
+
+def nearest_timesteps(rho: Tensor, targets: Sequence[float]) -> list[int]:
+    """For each target, the timestep in ``1..top-1`` whose ``rho`` (:func:`scaled_log_snr`
+    up to ``top``) is nearest; repeats are kept."""
+    inner = rho[1:-1]  # timesteps 1..top-1
+    return [int(torch.argmin((inner - float(v)).abs())) + 1 for v in targets]
 
 
 def check_start(sde: SDE, start: int | None) -> int:
